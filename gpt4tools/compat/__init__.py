@@ -1,0 +1,1 @@
+"""Work-arounds for third-party packages, each applied only when needed."""

@@ -1,0 +1,27 @@
+"""Helpers for composing the Hydra config tree from code (tests, notebooks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+"""The project's config tree (``conf/`` at the repository root)."""
+
+
+def compose(config_name: str = "train", overrides: list[str] | None = None, return_hydra_config: bool = False,
+            output_dir: str | None = None):
+    """Compose ``conf/<config_name>.yaml`` with overrides, outside a Hydra app.
+
+    ``output_dir`` stands in for the Hydra run directory (``paths.output_dir``), which only exists
+    inside a running Hydra app.
+    """
+    overrides = list(overrides or [])
+    if output_dir is not None:
+        overrides.append(f"paths.output_dir={output_dir}")
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra_compose(config_name, overrides=overrides, return_hydra_config=return_hydra_config)

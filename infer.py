@@ -1,0 +1,22 @@
+"""Talk to the tuned model about an image and watch it use tools.
+
+    python infer.py image=photo.jpg prompt="segment the dog"     # one shot
+    python infer.py                                               # chat in the terminal
+    python infer.py app=web | app=api                             # Gradio UI | OpenAI-compatible API
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+import gpt4tools  # noqa: F401
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="infer")
+def main(cfg: DictConfig) -> None:
+    from gpt4tools.agent.run import run
+
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Fine-tune a backbone with LoRA on GPT4Tools data.
+
+    python train.py                                  # the embedded default (SmolLM2-135M, CPU)
+    python train.py model=vicuna13b lora.r=16 trainer=deepspeed_zero2
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+import gpt4tools  # noqa: F401  (applies library work-arounds before anything else imports)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    from gpt4tools.training.run import run
+
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
