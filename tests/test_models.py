@@ -66,6 +66,11 @@ class PathFinderWithoutTorchvision(importlib.machinery.PathFinder):
         if name.split(".")[0] == "torchvision":
             return None  # as if it were not installed
         return super().find_spec(name, path, target)
+    @classmethod
+    def find_distributions(cls, *args, **kwargs):
+        for dist in super().find_distributions(*args, **kwargs):
+            if (dist.metadata["Name"] or "").lower() != "torchvision":
+                yield dist
 sys.meta_path = [PathFinderWithoutTorchvision if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
 """
 
