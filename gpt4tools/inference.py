@@ -1,0 +1,117 @@
+"""Shared inference: a backbone (+ LoRA adapter or merged folder) and batched, stop-aware generation.
+
+Evaluation and the agent both generate through :class:`Generator`, so a prompt is rendered, stopped
+and cut the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpt4tools.models import load_model, load_tokenizer
+from gpt4tools.prompt import ChatTemplate, get_chat_template
+
+log = logging.getLogger(__name__)
+
+
+def load_for_inference(model_cfg: Any, adapter: str | Path | None = None, merged: str | Path | None = None,
+                       merge_adapter: bool = True):
+    """Load (model, tokenizer) for generation.
+
+    Args:
+        model_cfg: a ``model`` config node (the base backbone).
+        adapter: a peft adapter folder (``adapter_config.json``) trained on that base, or None.
+        merged: a plain HF folder holding a merged model; replaces the base weights when given.
+        merge_adapter: fold the LoRA weights into the base for faster generation.
+    """
+    if merged is not None:
+        model_cfg = dict(model_cfg) | {"source": "hub", "path": str(merged)}
+    tokenizer = load_tokenizer(model_cfg)
+    model = load_model(model_cfg, tokenizer)
+    if adapter is not None:
+        from peft import PeftModel
+
+        adapter = Path(adapter)
+        if not (adapter / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{adapter} is not a peft adapter folder (no adapter_config.json)")
+        model = PeftModel.from_pretrained(model, str(adapter))
+        if merge_adapter:
+            model = model.merge_and_unload()
+        log.info("Loaded adapter %s", adapter)
+    model.eval()
+    return model, tokenizer
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to (not including) the earliest stop string."""
+    cut = len(text)
+    for stop in stops:
+        idx = text.find(stop)
+        if idx != -1:
+            cut = min(cut, idx)
+    return text[:cut]
+
+
+@dataclass
+class Generator:
+    """Greedy (or sampled) generation of one assistant step for many instructions.
+
+    Prompts are rendered through the chat template, sorted by length into batches, left-padded,
+    decoded with the KV cache, and stopped at ``\\nObservation:`` and the end of turn.
+    """
+
+    model: Any
+    tokenizer: Any
+    template: ChatTemplate | str
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    stop: Sequence[str] | None = None
+    do_sample: bool = False
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.template = get_chat_template(self.template)
+        if self.stop is None:
+            self.stop = self.template.stop_strings()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def render(self, instruction: str, input_text: str = "") -> str:
+        """The model input for one instruction."""
+        return self.template.render_prompt(instruction, input_text)
+
+    @torch.inference_mode()
+    def generate_batch(self, prompts: Sequence[str]) -> list[str]:
+        """Generate for already-rendered prompts (one batch, left-padded); returns texts cut at the stops."""
+        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=True)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
+                                  "pad_token_id": self.tokenizer.pad_token_id,
+                                  "stop_strings": list(self.stop), "tokenizer": self.tokenizer}
+        if self.do_sample:
+            kwargs["temperature"] = self.temperature
+        out = self.model.generate(**enc, **kwargs)
+        new_tokens = out[:, enc["input_ids"].shape[1]:]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [cut_at_stop(t, self.stop) for t in texts]
+
+    def batches(self, instructions: Sequence[str]) -> Iterator[list[int]]:
+        """Indices of ``instructions`` grouped into batches of similar length (longest first)."""
+        order = sorted(range(len(instructions)), key=lambda i: -len(instructions[i]))
+        for start in range(0, len(order), self.batch_size):
+            yield order[start:start + self.batch_size]
+
+    def generate(self, instructions: Sequence[str]) -> list[str]:
+        """One assistant step for each instruction, in input order."""
+        results: list[str] = [""] * len(instructions)
+        for idx in self.batches(instructions):
+            for i, text in zip(idx, self.generate_batch([self.render(instructions[i]) for i in idx])):
+                results[i] = text
+        return results
