@@ -35,7 +35,8 @@ def list_tools(tools, console, verbose: bool = False) -> None:
     from rich.table import Table
 
     table = Table(title="gpt4tools visual tools")
-    for col in ("key", "name", "split", "backend", "weights here", "device"):
+    table.add_column("key", no_wrap=True)
+    for col in ("name", "split", "backend", "weights here", "device"):
         table.add_column(col, overflow="fold")
     for key, tool in tools.items():
         ok, note = tool.weights_available()
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from rich.console import Console
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     overrides = list(args.set) + ([f"tool_backends.device={args.device}"] if args.device else [])
     cfg = _backends_cfg(overrides)
     root = args.workspace or Path(tempfile.mkdtemp(prefix="gpt4tools-ws-"))

@@ -77,13 +77,13 @@ class Image2Line(Tool):
             lines = self._mlsd(image, detect_resolution=res, image_resolution=res).convert("RGB").resize(image.size)
             self.last_backend = "M-LSD"
         else:
-            lines = _gray3(lsd_lines(np.asarray(image), float(self.option("min_line_fraction", 0.03))))
+            lines = _gray3(lsd_lines(np.asarray(image), float(self.option("min_line_fraction", 0.05))))
             self.last_backend = "OpenCV LSD"
         log.info("Image2Line ran %s on %s", self.last_backend, image_path)
         return self.save_image(lines, path)
 
 
-def lsd_lines(rgb: np.ndarray, min_fraction: float = 0.03) -> np.ndarray:
+def lsd_lines(rgb: np.ndarray, min_fraction: float = 0.05) -> np.ndarray:
     """White straight segments on black, from OpenCV's LSD detector, dropping segments shorter than
     ``min_fraction`` of the image diagonal."""
     import cv2
