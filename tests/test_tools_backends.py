@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tiny_tool_models as tiny
 import torch
 from PIL import Image
 
-import tiny_tool_models as tiny
 from gpt4tools.tools import NothingFound, Workspace, build_tools
 
 CONTROLNET_KEYS = ["CannyText2Image", "LineText2Image", "HedText2Image", "ScribbleText2Image", "PoseText2Image",
@@ -23,8 +23,7 @@ CONDITIONS = ["canny", "mlsd", "hed", "scribble", "openpose", "seg", "depth", "n
 def ws(tmp_path_factory):
     ws = Workspace(tmp_path_factory.mktemp("ws"))
     rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(ws.root / "image" / "a.png") \
-        if (ws.root / "image").mkdir() is None else None
+    ws.save_upload(Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)), "a", resize=False)
     return ws
 
 
@@ -181,8 +180,11 @@ def test_openpose_with_random_weights(ws, tmp_path):
     from controlnet_aux.open_pose.face import FaceNet
     from controlnet_aux.open_pose.hand import handpose_model
 
-    torch.save(bodypose_model().state_dict(), tmp_path / "body_pose_model.pth")
-    torch.save(handpose_model().state_dict(), tmp_path / "hand_pose_model.pth")
+    def released_layout(model):  # the released files drop the first module prefix (model0.conv1_1 -> conv1_1)
+        return {".".join(k.split(".")[1:]): v for k, v in model.state_dict().items()}
+
+    torch.save(released_layout(bodypose_model()), tmp_path / "body_pose_model.pth")
+    torch.save(released_layout(handpose_model()), tmp_path / "hand_pose_model.pth")
     torch.save(FaceNet().state_dict(), tmp_path / "facenet.pth")
     tool = build_tools(["Image2Pose"], ws, {"weights": {"annotators": str(tmp_path)},
                                             "options": {"detect_resolution": 64}})["Image2Pose"]
