@@ -220,3 +220,26 @@ def test_cli_runs_a_tool(tmp_path, capsys):
     assert "Observation: image/" in out and "_crop_red_red.png" in out
     assert main(["--run", "Image2Canny", "--image", str(tmp_path / "red.png"), "--workspace", str(tmp_path / "ws"),
                  "--set", "tool_backends.device=cuda:7"]) in (0, 2)
+
+
+def test_cli_profiles_a_tool(tmp_path, capsys):
+    from gpt4tools.tools.__main__ import main
+
+    assert main(["--profile", "--run", "ImageCropping", "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    assert "ImageCropping" in out and "load s" in out
+
+
+def test_failed_load_is_a_weights_error(ws, photo_path, tmp_path):
+    bad = tmp_path / "broken"
+    bad.mkdir()  # a folder without any model files
+    tool = build_tools(["ImageCaptioning"], ws, {"weights": {"blip_caption": str(bad)}})["ImageCaptioning"]
+    with pytest.raises(WeightsNotFound, match="Get Photo Description"):
+        tool(photo_path)
+    assert not tool.is_loaded and len(tool.pool) == 0
+
+
+def test_upload_names_never_collide(ws):
+    first = ws.save_upload(Image.new("RGB", (64, 64)), "cat")
+    second = ws.save_upload(Image.new("RGB", (64, 64)), "cat")
+    assert first != second and first.exists() and second.exists()

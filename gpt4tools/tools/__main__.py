@@ -3,6 +3,7 @@
     python -m gpt4tools.tools                                   # key, name, backend, weights here?, device
     python -m gpt4tools.tools --run Image2Canny --image photo.jpg
     python -m gpt4tools.tools --run VisualQuestionAnswering --image photo.jpg --text "what is in it?"
+    python -m gpt4tools.tools --profile --device cuda:0            # load time, memory, first call per tool
     python -m gpt4tools.tools --set tool_backends.device=cuda:0 --set tool_backends.weights.sd15=/models/sd15 ...
 
 Weights and devices come from the ``tool_backends`` config group (``--set`` takes Hydra overrides).
@@ -51,6 +52,34 @@ def list_tools(tools, console, verbose: bool = False) -> None:
     console.print(table)
 
 
+def profile(tools, workspace: Workspace, image: Path | None, console) -> int:
+    """Load and call each tool once (on ``image`` or a scikit-image photo); print time and memory."""
+    from PIL import Image
+    from rich.table import Table
+
+    from gpt4tools.tools.profiling import profile_tool
+
+    if image is None:
+        from skimage import data
+
+        upload = Image.fromarray(data.astronaut())
+    else:
+        upload = open_image_file(image.expanduser().resolve(), workspace.max_bytes, workspace.max_pixels)
+    sample = workspace.relative(workspace.save_upload(upload, "sample"))
+    table = Table(title=f"tool load / first call on {sample}")
+    for col in ("key", "device", "load s", "call s", "memory MB", "note"):
+        table.add_column(col)
+    for tool in tools.values():
+        p = profile_tool(tool, sample)
+
+        def fmt(v, spec=".2f"):
+            return "-" if v is None else format(v, spec)
+
+        table.add_row(p.key, p.device, fmt(p.load_s), fmt(p.call_s), fmt(p.memory_mb, ".0f"), p.note)
+    console.print(table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gpt4tools.tools", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text", help="the text argument(s), joined to the image path with ', '")
     parser.add_argument("--workspace", type=Path, help="workspace directory (default: a temporary one)")
     parser.add_argument("--device", help="device for the tool (cpu, cuda:0)")
+    parser.add_argument("--profile", action="store_true",
+                        help="load and call each tool whose weights are here (or --run KEY); report time and memory")
     parser.add_argument("--verbose", action="store_true", help="list where each weight was looked for")
     parser.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
                         help="Hydra override of the infer config, e.g. tool_backends.weights.sd15=/models/sd15")
@@ -71,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _backends_cfg(overrides)
     root = args.workspace or Path(tempfile.mkdtemp(prefix="gpt4tools-ws-"))
     workspace = Workspace(root)
+    if args.profile:
+        return profile(build_tools([args.run] if args.run else None, workspace, cfg), workspace, args.image, console)
     if not args.run:
         list_tools(build_tools(None, workspace, cfg), console, args.verbose)
         return 0

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from gpt4tools.catalog import CATALOG, ArgKind, ArgumentError, ToolSpec, parse_action_input
-from gpt4tools.tools.errors import BackendUnavailable, ToolArgumentError, ToolError
+from gpt4tools.tools.errors import BackendUnavailable, ToolArgumentError, ToolError, WeightsNotFound
 from gpt4tools.tools.pool import DEFAULT_POOL, ModelPool
 from gpt4tools.tools.weights import WeightInfo, locate, require
 from gpt4tools.tools.workspace import Workspace
@@ -92,6 +92,11 @@ class Tool:
             self.unload()
             raise BackendUnavailable(f"{self.label}: backend package missing ({err}); "
                                      "install the tools extra: pip install -e '.[tools]'") from err
+        except OSError as err:  # from_pretrained / torch.load: unreachable hub, corrupt or partial files
+            self.unload()
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise WeightsNotFound(f"{self.label}: loading its weights failed ({first}); check "
+                                  f"tool_backends.weights ({', '.join(i.name for i in self.weight_infos)})") from err
         except Exception:
             self.unload()
             raise

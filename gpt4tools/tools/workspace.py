@@ -126,7 +126,8 @@ class Workspace:
         """Validate an uploaded image, resize it as the original agent does and save it as PNG.
 
         The long side becomes 512 and both sides are rounded to multiples of 64 (``resize=False`` keeps the size).
-        The file goes to ``image/{name}.png`` (``name`` cleaned) or ``image/{uuid4[:8]}.png``.
+        The file goes to ``image/{name}.png`` (``name`` cleaned; a short suffix when taken) or
+        ``image/{uuid4[:8]}.png``.
 
         Raises:
             ImageFileError: not a PIL image, or more pixels than ``max_pixels``.
@@ -143,6 +144,8 @@ class Workspace:
         directory = self.root / self.image_dir
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{stem}.png"
+        if name and path.exists():  # never overwrite an earlier upload of the same name
+            path = directory / f"{stem}-{uuid.uuid4().hex[:4]}.png"
         image.save(path, "PNG")
         return path
 
