@@ -51,6 +51,9 @@ def test_resolve_refuses_escapes(ws, tmp_path):
     with pytest.raises(PathOutsideWorkspace):
         ws.resolve("link.png")
     assert issubclass(PathOutsideWorkspace, ToolError)
+    for odd in ("", "a\x00b.png", "~nosuchuser123/x.png"):
+        with pytest.raises(ToolError):
+            ws.resolve(odd)
 
 
 def test_new_image_path_chains_names(ws, photo_path):

@@ -77,10 +77,13 @@ class Workspace:
         text = str(path_text).strip().strip("\"'`").strip()
         if not text:
             raise ToolArgumentError("empty image path")
-        candidate = Path(text).expanduser()
-        if not candidate.is_absolute():
-            candidate = self.root / candidate
-        resolved = candidate.resolve()  # follows symlinks, so a link pointing out is caught below
+        try:
+            candidate = Path(text).expanduser()
+            if not candidate.is_absolute():
+                candidate = self.root / candidate
+            resolved = candidate.resolve()  # follows symlinks, so a link pointing out is caught below
+        except (ValueError, OSError, RuntimeError) as err:  # NUL bytes, unknown ~user, symlink loops
+            raise ToolArgumentError(f"invalid path {text!r}: {err}") from err
         if resolved != self.root and not resolved.is_relative_to(self.root):
             raise PathOutsideWorkspace(f"{text!r} is outside the workspace; use a path inside it such as "
                                        f"{self.image_dir}/example.png")
