@@ -22,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
-from gpt4tools.catalog import CATALOG, ToolSpec, select_tools
+from gpt4tools.catalog import ToolSpec, select_tools
 from gpt4tools.data.clean import deduplicate
 from gpt4tools.data.convert import ConvertOptions, Sample, chain_samples, merged_samples, negative_sample
 from gpt4tools.data.io import load_alpaca, load_captions, load_samples, write_json_atomic
