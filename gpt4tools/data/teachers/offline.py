@@ -35,6 +35,12 @@ def _bare(name: str) -> str:
     return " ".join(words)
 
 
+def _with_article(name: str) -> str:
+    if name.split()[0].lower() in ("a", "an", "the", "group", "family", "couple"):
+        return name if name.split()[0].lower() in ("a", "an", "the") else f"a {name}"
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
+
+
 class _Scene:
     """What the templates can say about one caption."""
 
@@ -92,6 +98,8 @@ class OfflineTeacher(Teacher):
                  "img": rng.choice(P.IMG_REFS), "new": rng.choice(P.REPLACEMENTS),
                  "box": "[" + ", ".join(str(v) for v in box) + "]", "where": rng.choice(P.WHERE),
                  "adj": rng.choice(P.ADJ), "fdesc": rng.choice(P.FREE_DESC)}
+        for name in ("obj", "obj2", "subject"):
+            slots[f"a_{name}"] = _with_article(slots[name])
         slots["style"] = rng.choice(P.STYLES)
         slots["desc"] = rng.choice(P.DESC_FORMS).format(**slots)
         slots["question"] = rng.choice(P.QUESTIONS).format(**slots)
@@ -100,8 +108,12 @@ class OfflineTeacher(Teacher):
         body = text.format(**slots)
         if body.startswith("~"):
             body = rng.choice(P.FRAMES_IMPERATIVE).format(x=body[1:])
-        body = body[:1].upper() + body[1:]
-        body = rng.choice(P.CONTEXTS) + body
+        context = rng.choice(P.CONTEXTS)
+        if context.endswith(", ") and not re.match(r"I\b", body):
+            body = body[:1].lower() + body[1:]
+        else:
+            body = body[:1].upper() + body[1:]
+        body = context + body
         args = ["example.jpg"] if spec.needs_image else []
         args += [slots[s] for s in arg_slots]
         if key == "VisualQuestionAnswering":

@@ -37,10 +37,10 @@ WHERE = ["on the surface of the moon", "in a snowy forest", "at sunset on a beac
          "inside a cozy cabin", "in a field of tulips", "under a starry sky", "in a rainy alley",
          "on top of a mountain", "in a medieval castle", "in a busy market", "underwater near a coral reef",
          "in a misty jungle", "on a wooden pier at dawn", "in a desert at noon", "in a glass greenhouse"]
-DESC_FORMS = ["{obj} {where}", "a {adj} {obj_bare} {where}", "{subject} {where}", "a painting of {obj} {where}",
-              "{obj} made of gold", "a {adj} version of {scene}", "{scene} in winter", "{scene} at night",
-              "a cartoon of {subject}", "a photo of {obj2} {where}", "{subject} and {obj2} {where}",
-              "a {adj} landscape with {obj}"]
+DESC_FORMS = ["{a_obj} {where}", "a {adj} {obj_bare} {where}", "{a_subject} {where}", "a painting of {a_obj} {where}",
+              "{a_obj} made of gold", "a {adj} version of {scene}", "{scene} in winter", "{scene} at night",
+              "a cartoon of {a_subject}", "a photo of {a_obj2} {where}", "{a_subject} and {a_obj2} {where}",
+              "a {adj} landscape with {a_obj}", "{a_subject} in the style of {style}", "{scene}, but {where}"]
 ADJ = ["colorful", "futuristic", "tiny", "giant", "vintage", "dreamy", "realistic", "minimalist", "glowing",
        "peaceful", "dramatic", "cozy", "surreal", "bright", "dark"]
 FREE_DESC = ["a lighthouse on a rocky cliff", "a dragon flying over a village", "two cats playing chess",
