@@ -17,7 +17,7 @@ GROUP_FILES = sorted(
 
 def _main_for(group: str) -> str:
     for main in ("train", "evaluate", "infer", *MAIN_CONFIGS):
-        defaults = OmegaConf.load(CONFIG_DIR / f"{main}.yaml").get("defaults", [])
+        defaults = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / f"{main}.yaml")).get("defaults", [])
         names = {next(iter(d)) if isinstance(d, dict) else d for d in defaults}
         if group in names:
             return main

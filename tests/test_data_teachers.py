@@ -62,11 +62,12 @@ def test_teacher_prompt_is_the_original_form():
     assert req.messages() == [{"role": "system", "content": text}]
 
 
-def test_local_hf_teacher_generates_batched(tiny_model, smollm2_tokenizer):
+def test_local_hf_teacher_generates_batched_and_caches(tiny_model, smollm2_tokenizer, tmp_path):
     from gpt4tools.data.teachers.hf_local import HFTeacher
 
-    teacher = HFTeacher(model=tiny_model, tokenizer=smollm2_tokenizer, batch_size=2, max_new_tokens=8,
-                        do_sample=False, progress=False)
+    kw = {"model": tiny_model, "tokenizer": smollm2_tokenizer, "batch_size": 2, "max_new_tokens": 8,
+          "do_sample": False, "progress": False, "cache_dir": str(tmp_path / "cache")}
+    teacher = HFTeacher(**kw)
     reqs = [TeacherRequest(str(i), f"A cat number {i}. cat [1, 2, 3, 4]", ("ImageCaptioning",)) for i in range(3)]
     out = teacher.complete(reqs)
     assert len(out) == 3 and all(isinstance(o, str) for o in out)
@@ -75,6 +76,9 @@ def test_local_hf_teacher_generates_batched(tiny_model, smollm2_tokenizer):
     for r, o in zip(reqs, out):  # random weights: whatever came back is parsed and every line accounted for
         ReplyParser().parse_reply(r.image_id, o, report)
     assert report.dropped == sum(1 for o in out for line in o.splitlines() if line.strip())
+    again = HFTeacher(**kw)
+    assert again.complete(reqs) == out and again.usage_summary()["cached"] == 3
+    assert again.usage_summary()["completion_tokens"] == 0
 
 
 def test_tokenized_dataset_is_cached(tmp_path, smollm2_tokenizer):

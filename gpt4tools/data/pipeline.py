@@ -27,7 +27,7 @@ from gpt4tools.data.clean import deduplicate
 from gpt4tools.data.convert import ConvertOptions, Sample, chain_samples, merged_samples, negative_sample
 from gpt4tools.data.io import load_alpaca, load_captions, load_samples, write_json_atomic
 from gpt4tools.data.parse import DropReport, Instruction, ReplyParser
-from gpt4tools.data.teachers import TeacherRequest, build_teacher
+from gpt4tools.data.teachers import DEFAULT_TEACHER, TeacherRequest, build_teacher
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -95,7 +95,9 @@ def settings_hash(cfg: DictConfig) -> str:
     """A hash of everything that changes the generated dataset (settings, tools, teacher, seed, input files)."""
     settings = _data_settings(cfg)
     train, test = tool_splits(cfg)
-    teacher = OmegaConf.to_container(cfg.teacher, resolve=True) if cfg.get("teacher") is not None else {"kind": "offline"}
+    teacher = OmegaConf.to_container(cfg.teacher, resolve=True) if cfg.get("teacher") is not None else {}
+    if teacher.get("kind", "offline") == "offline":
+        teacher = {**DEFAULT_TEACHER, **teacher}
     for k in ("concurrency", "progress", "cache_dir", "batch_size"):
         teacher.pop(k, None)
     digests = {}

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from gpt4tools.data.teachers.base import Teacher, TeacherRequest
 
-__all__ = ["Teacher", "TeacherRequest", "build_teacher"]
+__all__ = ["DEFAULT_TEACHER", "Teacher", "TeacherRequest", "build_teacher"]
+
+DEFAULT_TEACHER = {"kind": "offline", "noise": 0.03}
+"""The teacher used when a config has no ``teacher`` node (training configs): the offline one."""
 
 
 def build_teacher(teacher_cfg, seed: int = 0, cache_dir: str | None = None) -> Teacher:
     """The teacher a ``teacher/`` config node describes (``kind``: offline, openai, hf_local)."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.to_container(teacher_cfg, resolve=True) if teacher_cfg is not None else {"kind": "offline"}
+    cfg = OmegaConf.to_container(teacher_cfg, resolve=True) if teacher_cfg is not None else {}
+    cfg = {**DEFAULT_TEACHER, **cfg} if cfg.get("kind", "offline") == "offline" else cfg
     kind = cfg.pop("kind", "offline")
     if kind == "offline":
         from gpt4tools.data.teachers.offline import OfflineTeacher
@@ -27,5 +31,7 @@ def build_teacher(teacher_cfg, seed: int = 0, cache_dir: str | None = None) -> T
         from gpt4tools.data.teachers.hf_local import HFTeacher
 
         model_cfg = OmegaConf.create(cfg.pop("model"))
+        if cfg.get("cache_dir") is None and cache_dir is not None:
+            cfg["cache_dir"] = cache_dir
         return HFTeacher(model_cfg=model_cfg, seed=seed, **cfg)
     raise ValueError(f"unknown teacher kind {kind!r}: use offline, openai or hf_local")

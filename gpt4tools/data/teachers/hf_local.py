@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpt4tools.data.teachers.base import Teacher, TeacherRequest
+from gpt4tools.data.teachers.cache import ReplyCache
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -16,7 +17,8 @@ class HFTeacher(Teacher):
     name = "hf_local"
 
     def __init__(self, model_cfg=None, model=None, tokenizer=None, batch_size: int = 4, max_new_tokens: int = 1024,
-                 temperature: float = 0.7, do_sample: bool = True, seed: int = 0, progress: bool = True):
+                 temperature: float = 0.7, do_sample: bool = True, seed: int = 0, progress: bool = True,
+                 cache_dir: str | None = None):
         if model is None or tokenizer is None:
             from gpt4tools.models import load_model, load_tokenizer
 
@@ -29,7 +31,9 @@ class HFTeacher(Teacher):
         self.do_sample = do_sample
         self.seed = seed
         self.progress = progress
-        self.usage = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.usage = {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.cache = ReplyCache(cache_dir) if cache_dir else None
+        self.model_id = str(getattr(getattr(model, "config", None), "_name_or_path", "") or getattr(model_cfg, "name", ""))
 
     def usage_summary(self) -> dict:
         return dict(self.usage)
@@ -41,8 +45,27 @@ class HFTeacher(Teacher):
             return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         return req.prompt() + "\n"
 
+    def _key(self, req: TeacherRequest) -> dict:
+        return {"model": self.model_id, "prompt": self._render(req), "max_new_tokens": self.max_new_tokens,
+                "temperature": self.temperature, "do_sample": self.do_sample, "seed": self.seed, "sample": req.sample}
+
     def complete(self, requests: Sequence[TeacherRequest]) -> list[str]:
-        """Replies in request order, generated ``batch_size`` at a time."""
+        """Replies in request order: cached ones read back, the rest generated ``batch_size`` at a time."""
+        out: list[str | None] = [None] * len(requests)
+        todo = []
+        for i, req in enumerate(requests):
+            hit = self.cache.get(self._key(req)) if self.cache else None
+            if hit is None:
+                todo.append(i)
+            else:
+                out[i] = hit
+                self.usage["cached"] += 1
+        fresh = self._generate([requests[i] for i in todo])
+        for i, text in zip(todo, fresh):
+            out[i] = text
+        return [o or "" for o in out]
+
+    def _generate(self, requests: Sequence[TeacherRequest]) -> list[str]:
         import torch
         from tqdm.auto import tqdm
 
@@ -63,7 +86,11 @@ class HFTeacher(Teacher):
                                           temperature=self.temperature if self.do_sample else None,
                                           pad_token_id=tok.pad_token_id)
             new = gen[:, enc["input_ids"].shape[1]:]
-            out.extend(tok.batch_decode(new, skip_special_tokens=True))
+            texts = tok.batch_decode(new, skip_special_tokens=True)
+            if self.cache:
+                for req, text in zip(chunk, texts):
+                    self.cache.put(self._key(req), text)
+            out.extend(texts)
             self.usage["requests"] += len(chunk)
             self.usage["prompt_tokens"] += int(enc["attention_mask"].sum())
             self.usage["completion_tokens"] += int((new != tok.pad_token_id).sum())

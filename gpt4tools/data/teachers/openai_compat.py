@@ -10,13 +10,11 @@ where it stopped and a rerun costs nothing. Token usage is summed and logged; tq
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from tenacity import (
     RetryCallState,
@@ -27,8 +25,8 @@ from tenacity import (
 from tenacity import Retrying as _Retrying
 from tqdm.auto import tqdm
 
-from gpt4tools.data.io import write_json_atomic
 from gpt4tools.data.teachers.base import Teacher, TeacherRequest
+from gpt4tools.data.teachers.cache import ReplyCache
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -74,7 +72,7 @@ class OpenAITeacher(Teacher):
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        self.cache_dir = Path(cache_dir)
+        self.cache = ReplyCache(cache_dir)
         self.extra_body = dict(extra_body or {})
         self.progress = progress
         self._lock = threading.Lock()
@@ -110,11 +108,9 @@ class OpenAITeacher(Teacher):
         body.update(self.extra_body)
         return body
 
-    def cache_path(self, body: dict) -> Path:
-        """Where the reply to ``body`` is cached."""
-        blob = json.dumps({"base_url": self.base_url, **body}, sort_keys=True, ensure_ascii=False)
-        digest = hashlib.sha256(blob.encode()).hexdigest()
-        return self.cache_dir / digest[:2] / f"{digest}.json"
+    def cache_key(self, body: dict) -> dict:
+        """What identifies a request in the cache: the endpoint and the whole body."""
+        return {"base_url": self.base_url, **body}
 
     def _count_retry(self, state: RetryCallState) -> None:
         with self._lock:
@@ -140,15 +136,12 @@ class OpenAITeacher(Teacher):
 
     def _one(self, req: TeacherRequest) -> str:
         body = self.request_body(req)
-        path = self.cache_path(body)
-        if path.is_file():
-            try:
-                cached = json.loads(path.read_text(encoding="utf-8"))
-                with self._lock:
-                    self.usage["cached"] += 1
-                return cached["content"]
-            except (json.JSONDecodeError, KeyError):
-                log.warning("ignoring a corrupt cache entry %s", path)
+        key = self.cache_key(body)
+        cached = self.cache.get(key)
+        if cached is not None:
+            with self._lock:
+                self.usage["cached"] += 1
+            return cached
         retrying = _Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max),
@@ -159,7 +152,7 @@ class OpenAITeacher(Teacher):
         except Exception as err:
             raise TeacherError(f"teacher request for image {req.image_id!r} failed after "
                                f"{self.max_attempts} attempts: {type(err).__name__}: {err}") from err
-        write_json_atomic(path, {"request": body, "content": content, "usage": usage})
+        self.cache.put(key, content, usage)
         with self._lock:
             for k, v in usage.items():
                 self.usage[k] += v
