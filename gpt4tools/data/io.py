@@ -162,6 +162,7 @@ def write_json_atomic(path: str | os.PathLike, data: Any, indent: int | None = N
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=indent, ensure_ascii=False)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

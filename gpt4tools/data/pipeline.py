@@ -292,6 +292,7 @@ def ensure_dataset(cfg: DictConfig) -> dict[str, Path]:
                     data = generate_dataset(cfg)
                     write_dataset(data, tmp)
                     (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg.get("data") or {}))
+                    tmp.chmod(0o755)
                     if final.exists():
                         shutil.rmtree(final)
                     os.replace(tmp, final)

@@ -7,6 +7,10 @@ from pathlib import Path
 from gpt4tools.data.pipeline import SPLITS, GeneratedData, split_stats
 
 
+def _label(tool: str) -> str:
+    return "none (no-tool requests)" if tool == "none" else tool
+
+
 def summary_tables(data: GeneratedData):
     """Two ``rich`` tables: samples per tool and split, and dropped teacher lines per reason and split."""
     from rich.table import Table
@@ -18,7 +22,7 @@ def summary_tables(data: GeneratedData):
     for split in SPLITS:
         per_tool.add_column(split, justify="right")
     for tool in tools:
-        per_tool.add_row(tool, *(str(stats[s]["by_tool"].get(tool, "")) for s in SPLITS))
+        per_tool.add_row(_label(tool), *(str(stats[s]["by_tool"].get(tool, "")) for s in SPLITS))
     per_tool.add_row("[b]total[/b]", *(str(stats[s]["total"]) for s in SPLITS))
     drops = Table(title="teacher lines dropped, by reason")
     drops.add_column("reason")
@@ -45,7 +49,7 @@ def save_distribution_plot(data: GeneratedData, path: str | Path) -> Path:
     for k, split in enumerate(SPLITS):
         ys = [i + k * height for i in range(len(tools))]
         ax.barh(ys, [stats[split]["by_tool"].get(t, 0) for t in tools], height=height, label=split)
-    ax.set_yticks([i + height for i in range(len(tools))], tools, fontsize=8)
+    ax.set_yticks([i + height for i in range(len(tools))], [_label(t) for t in tools], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("samples")
     ax.set_title("samples per tool and split")
