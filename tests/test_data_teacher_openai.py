@@ -86,7 +86,13 @@ class FaultyServer:
                             server.answered[key] += 1
                     self._send(200, json.dumps(reply).encode())
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class QuietServer(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):  # clients that timed out and hung up
+                pass
+
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -169,3 +175,10 @@ def test_killed_run_resumes_without_repeating_answered_requests(tmp_path):
                               text=True, timeout=120)
         assert "DONE" in done.stdout, done.stderr
         assert len(server.answered) == 12 and set(server.answered.values()) == {1}
+
+
+def test_missing_api_key_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("GPT4TOOLS_TEST_KEY", raising=False)
+    teacher = OpenAITeacher(model="m", api_key_env="GPT4TOOLS_TEST_KEY", cache_dir=tmp_path, progress=False)
+    with pytest.raises(TeacherError, match="^set GPT4TOOLS_TEST_KEY"):
+        teacher.complete(_requests(1))

@@ -142,6 +142,7 @@ class OpenAITeacher(Teacher):
             with self._lock:
                 self.usage["cached"] += 1
             return cached
+        _ = self.client  # a missing key fails here, once, with its own message
         retrying = _Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max),
