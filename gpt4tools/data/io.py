@@ -57,7 +57,8 @@ def _list_of_dicts(path: Path, data: Any, what: str) -> list[dict]:
 def load_samples(path: str | os.PathLike, require_id: bool = False) -> list[dict]:
     """Load and validate a GPT4Tools-format sample file (training or evaluation).
 
-    Each item must hold string ``instruction``, ``input`` and ``output`` (``input`` may be empty);
+    Each item must hold string ``instruction`` and ``output``, and ``input`` when present (a missing
+    ``input`` is returned as ""; the file itself is never changed);
     with ``require_id`` also an ``id`` (string or int, unique). Optional ``tool`` must be a string or
     null. Other keys are kept.
 
@@ -70,6 +71,7 @@ def load_samples(path: str | os.PathLike, require_id: bool = False) -> list[dict
         raise DataFormatError(f"{path}: no samples")
     ids: set = set()
     for i, item in enumerate(items):
+        item.setdefault("input", "")
         for key in SAMPLE_KEYS:
             if key not in item:
                 raise DataFormatError(f"{path}: item {i} has no field {key!r}")

@@ -35,6 +35,19 @@ def _bare(name: str) -> str:
     return " ".join(words)
 
 
+def _plural(name: str) -> str:
+    head, _, last = name.rpartition(" ")
+    if last.endswith(("s", "x", "ch", "sh")):
+        last += "es"
+    elif last.endswith("y") and last[-2:-1] not in "aeiou":
+        last = last[:-1] + "ies"
+    elif last in ("person", "man", "woman", "child"):
+        last = {"person": "people", "man": "men", "woman": "women", "child": "children"}[last]
+    else:
+        last += "s"
+    return f"{head} {last}".strip()
+
+
 def _with_article(name: str) -> str:
     if name.split()[0].lower() in ("a", "an", "the", "group", "family", "couple"):
         return name if name.split()[0].lower() in ("a", "an", "the") else f"a {name}"
@@ -94,7 +107,7 @@ class OfflineTeacher(Teacher):
         (obj, box), *rest = rng.sample(scene.objects, k=len(scene.objects))
         obj2 = rest[0][0] if rest else _bare(obj)
         subject = scene.objects[0][0]
-        slots = {"obj": obj, "obj_bare": _bare(obj), "obj2": obj2, "subject": subject, "scene": scene.scene,
+        slots = {"obj": obj, "obj_bare": _bare(obj), "obj_plural": _plural(_bare(obj)), "obj2": obj2, "subject": subject, "scene": scene.scene,
                  "img": rng.choice(P.IMG_REFS), "new": rng.choice(P.REPLACEMENTS),
                  "box": "[" + ", ".join(str(v) for v in box) + "]", "where": rng.choice(P.WHERE),
                  "adj": rng.choice(P.ADJ), "fdesc": rng.choice(P.FREE_DESC)}

@@ -48,10 +48,11 @@ FREE_DESC = ["a lighthouse on a rocky cliff", "a dragon flying over a village", 
              "a city skyline at dusk", "a teapot shaped like a pumpkin", "a fox sleeping in the snow",
              "a cozy library with tall shelves", "a sailboat on a calm lake", "a robot watering plants",
              "a treehouse in a giant oak", "a steam train crossing a bridge", "a bunch of balloons over a park"]
-QUESTIONS = ["what color is the {obj_bare}", "how many {obj_bare}s are in the picture", "what is the {subject} doing",
+QUESTIONS = ["what color is the {obj_bare}", "how many {obj_plural} are in the picture", "what is the {subject} doing",
              "is there a {obj_bare} in the image", "where is the {obj} located", "what is next to the {obj}",
              "what is the {subject} wearing", "is it daytime or night in this picture", "what is behind the {subject}",
-             "what is the weather like in the photo", "how many people are in the photo",
+             "what is the weather like in the photo", "how many people are in the photo", "are there any {obj_plural} in this scene",
+             "what color are the {obj_plural}", "which object is closest to the camera",
              "what material is the {obj_bare} made of", "is the {obj_bare} on the left or the right",
              "what is in the background", "what is the {subject} holding", "what kind of place is this"]
 EDITS = ["make it look like {style}", "turn it into {style}", "make it {style}", "change the style to {style}",
