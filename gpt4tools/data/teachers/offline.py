@@ -121,7 +121,7 @@ class OfflineTeacher(Teacher):
         body = text.format(**slots)
         if body.startswith("~"):
             body = rng.choice(P.FRAMES_IMPERATIVE).format(x=body[1:])
-        context = rng.choice(P.CONTEXTS)
+        context = rng.choice(P.CONTEXTS).format(**slots)
         if context.endswith(", ") and not re.match(r"I\b", body):
             body = body[:1].lower() + body[1:]
         else:

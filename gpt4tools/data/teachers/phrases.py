@@ -18,7 +18,9 @@ FRAMES_IMPERATIVE = ["{x}.", "Please {x}.", "Could you {x}?", "Can you {x}?", "I
                      "Kindly {x}.", "I want you to {x}."]
 CONTEXTS = ["", "", "", "", "", "", "I'm working on a school project. ", "This is for a presentation. ",
             "My friend sent me this photo. ", "I'm curious about something. ", "Quick task: ",
-            "For my blog post, ", "Just one more thing: ", "Here is what I need: "]
+            "For my blog post, ", "Just one more thing: ", "Here is what I need: ",
+            "I took this photo of {scene} last weekend. ", "Here is a picture of {scene}. ",
+            "Look at this shot of {scene}. ", "This image shows {scene}. ", "After looking at the {obj2}, "]
 
 REPLACEMENTS = ["a golden retriever", "a red sports car", "a vase of sunflowers", "a stack of old books",
                 "a wooden rocking chair", "a giant teddy bear", "a bronze statue", "a small robot", "a palm tree",
