@@ -215,3 +215,16 @@ def test_tool_subset_and_custom_test_tools(tmp_path):
     train_tools = {s.chain_tool for s in data.samples["train"]}
     assert "Text2Image" not in train_tools and "ImageCropping" not in train_tools
     assert {s.chain_tool for s in data.samples["test_unseen"]} - {"none"} == {"ImageCropping", "Text2Image"}
+
+
+def test_entry_point_writes_splits_report_and_plot(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "gpt4tools.data", "data=small", f"hydra.run.dir={tmp_path}"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for name in ("train.json", "val_seen.json", "test_unseen.json", "report.json", "raw_train.jsonl",
+                 "tool_distribution.png"):
+        assert (tmp_path / name).is_file(), name
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["splits"]["train"]["total"] == 200 and "no_tool_call" in report["drops"]["train"]["reasons"]
+    assert "samples per tool" in run.stdout and "dropped, by reason" in run.stdout

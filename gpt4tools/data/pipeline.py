@@ -262,7 +262,7 @@ def _configured_files(cfg: DictConfig) -> dict[str, Path | None]:
 def dataset_dir(cfg: DictConfig) -> Path:
     """The cache folder of the generated dataset for ``cfg``."""
     name = str((cfg.get("data") or {}).get("name", "data"))
-    return Path(str(cfg.paths.data_dir)) / "generated" / f"{name}-{settings_hash(cfg)}"
+    return Path(str(cfg.paths.data_dir)).absolute() / "generated" / f"{name}-{settings_hash(cfg)}"
 
 
 def ensure_dataset(cfg: DictConfig) -> dict[str, Path]:
