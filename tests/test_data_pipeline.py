@@ -192,7 +192,7 @@ def test_knobs(tmp_path):
     assert sum("\nHuman: " in s.instruction.split("\nNew input: ")[0].split("AI: Received.")[-1]
                for s in multi.samples["train"]) > 20
     rand = generate_dataset(_cfg(tmp_path, "data=small", "data.context_mode=random", "data.negatives_ratio=0"))
-    assert len({s.image_id + s.instruction.split("New input: ")[1][:40] for s in rand.samples["train"]}) == \
+    assert len({s.image_id + _NEW_INPUT.search(s.instruction).group(1) for s in rand.samples["train"]}) == \
         len(rand.samples["train"])  # one sample per chain
 
 
@@ -228,3 +228,12 @@ def test_entry_point_writes_splits_report_and_plot(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["splits"]["train"]["total"] == 200 and "no_tool_call" in report["drops"]["train"]["reasons"]
     assert "samples per tool" in run.stdout and "dropped, by reason" in run.stdout
+
+
+def test_asking_for_every_tool_drops_the_others_with_a_reason(tmp_path):
+    data = generate_dataset(_cfg(tmp_path, "data=small", "data.request_tools=all"))
+    assert data.reports["train"].counts["tool_not_in_split"] >= 4 * 100  # the 4 held-out tools, per caption
+    assert data.reports["test_unseen"].counts["tool_not_in_split"] > 0
+    assert {s.chain_tool for s in data.samples["train"]} & {"ImageCropping", "TextDetection"} == set()
+    reasons = set(data.reports["train"].counts)
+    assert {"unknown_tool", "no_tool_call"} <= reasons  # the offline teacher's injected noise is caught

@@ -27,7 +27,7 @@ def test_offline_teacher_is_deterministic_and_parsable():
     report = DropReport()
     insts = [i for r, rep in zip(reqs, a) for i in ReplyParser().parse_reply(r.image_id, rep, report)]
     assert len(insts) >= 0.95 * len(reqs) * len(CATALOG)
-    assert set(report.counts) <= {"no_tool_call"}  # only the deliberate chatter and broken lines
+    assert set(report.counts) <= {"no_tool_call", "unknown_tool", "bad_arguments", "bad_image_argument"}  # injected noise
 
 
 def test_offline_instructions_are_varied_and_use_the_caption():

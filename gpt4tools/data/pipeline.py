@@ -22,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
-from gpt4tools.catalog import ToolSpec, select_tools
+from gpt4tools.catalog import CATALOG, ToolSpec, select_tools
 from gpt4tools.data.clean import deduplicate
 from gpt4tools.data.convert import ConvertOptions, Sample, chain_samples, merged_samples, negative_sample
 from gpt4tools.data.io import load_alpaca, load_captions, load_samples, write_json_atomic
@@ -46,7 +46,7 @@ DEFAULTS = {
     "negatives_ratio": 0.4, "eval_negatives_ratio": 0.25, "context_samples": True, "context_mode": "all",
     "multi_turn": False, "multi_turn_prob": 0.3, "multi_turn_max": 3, "min_tools": 2, "max_tools": 5,
     "no_image_caption_prob": 0.5, "near_dup_threshold": 92.0, "fuzzy_tool_threshold": 88.0,
-    "alpaca_split": [0.7, 0.15, 0.15],
+    "alpaca_split": [0.7, 0.15, 0.15], "request_tools": "split",
 }
 
 
@@ -197,7 +197,8 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
         caps = captions[CAPTION_SPLIT[split]]
         caps = caps[: max(1, round(len(caps) * float(s["fraction"])))]
         keys = tuple(t.key for t in split_tools[split])
-        requests = [TeacherRequest(c["image_id"], c["caption"], keys, int(s["instructions_per_tool"])) for c in caps]
+        asked = tuple(CATALOG) if s["request_tools"] == "all" else keys
+        requests = [TeacherRequest(c["image_id"], c["caption"], asked, int(s["instructions_per_tool"])) for c in caps]
         t0 = time.perf_counter()
         replies = teacher.complete(requests)
         report = DropReport()

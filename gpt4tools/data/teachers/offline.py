@@ -144,5 +144,13 @@ class OfflineTeacher(Teacher):
         if noisy and rng.random() < 0.3:
             call = ", ".join(f'"{p}"' for p in [name, *args])
         if self.noise and rng.random() < self.noise / 2:  # a broken line, as teachers sometimes write
-            return f"{numbering}{quote}{instruction}{quote} - {name}"
+            kind = rng.randrange(4)
+            if kind == 0:  # no bracketed call
+                return f"{numbering}{quote}{instruction}{quote} - {name}"
+            if kind == 1 and args and args[0] == "example.jpg":  # a made-up image name
+                call = ", ".join([name, "image.png", *args[1:]])
+            elif kind == 2 and len(args) > 1:  # an argument left out
+                call = ", ".join([name, *args[:-1]])
+            else:  # a tool that does not exist
+                call = ", ".join([rng.choice(["Video Generation", "Image Upscaler", "Color Picker"]), *args])
         return f"{numbering}{quote}{instruction}{quote}, [{call}]"
