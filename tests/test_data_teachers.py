@@ -96,3 +96,31 @@ def test_tokenized_dataset_is_cached(tmp_path, smollm2_tokenizer):
                              max_length=64)
     assert again.cache_files and again.cache_files[0]["filename"] == tok.cache_files[0]["filename"]
     assert re.search(r"cache-\w+\.arrow", tok.cache_files[0]["filename"])
+
+
+def test_replay_teacher_reproduces_a_run_from_its_raw_replies(tmp_path):
+    from gpt4tools.data.pipeline import generate_dataset, write_dataset
+    from gpt4tools.utils.config import compose
+
+    first = generate_dataset(compose("generate_data", ["data=small", f"paths.data_dir={tmp_path}"]))
+    write_dataset(first, tmp_path / "run")
+    raw = [str(tmp_path / "run" / f"raw_{s}.jsonl") for s in ("train", "val_seen", "test_unseen")]
+    again = generate_dataset(compose("generate_data", ["data=small", "teacher=replay", f"teacher.paths=[{','.join(raw)}]"]))
+    for split in first.samples:
+        assert [s.record() for s in again.samples[split]] == [s.record() for s in first.samples[split]]
+        assert again.reports[split].counts == first.reports[split].counts
+
+
+def test_replay_teacher_reads_the_original_instruction_file_and_names_missing_images(tmp_path):
+    import pytest
+
+    from gpt4tools.data.io import DataFormatError
+    from gpt4tools.data.teachers.replay import ReplayTeacher
+
+    path = tmp_path / "instructions.json"
+    path.write_text(json.dumps([{"file_name": "000001.jpg", "caption": "A dog. dog [1, 2, 3, 4]",
+                                 "instructions": '1. "Segment this picture of a dog", [Segment the Image, example.jpg]'}]))
+    teacher = ReplayTeacher(path)
+    assert "Segment the Image" in teacher.complete([TeacherRequest("000001.jpg", "A dog.", ("Segmenting",))])[0]
+    with pytest.raises(DataFormatError, match=r"instructions\.json: no saved reply for image\(s\) 42"):
+        teacher.complete([TeacherRequest("42", "x", ("Segmenting",))])

@@ -100,6 +100,8 @@ def settings_hash(cfg: DictConfig) -> str:
         teacher = {**DEFAULT_TEACHER, **teacher}
     for k in ("concurrency", "progress", "cache_dir", "batch_size"):
         teacher.pop(k, None)
+    if teacher.get("kind") == "replay":  # the replies' content, not just their paths
+        teacher["digests"] = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in teacher.get("paths") or []]
     digests = {}
     for name, paths in _input_files(settings).items():
         digests[name] = [hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else str(p) for p in paths]

@@ -1,4 +1,4 @@
-"""Teachers: an OpenAI-compatible endpoint, a local transformers model, and the offline template teacher."""
+"""Teachers: an OpenAI-compatible endpoint, a local transformers model, the offline template teacher, and replay."""
 
 from __future__ import annotations
 
@@ -34,4 +34,8 @@ def build_teacher(teacher_cfg, seed: int = 0, cache_dir: str | None = None) -> T
         if cfg.get("cache_dir") is None and cache_dir is not None:
             cfg["cache_dir"] = cache_dir
         return HFTeacher(model_cfg=model_cfg, seed=seed, **cfg)
-    raise ValueError(f"unknown teacher kind {kind!r}: use offline, openai or hf_local")
+    if kind == "replay":
+        from gpt4tools.data.teachers.replay import ReplayTeacher
+
+        return ReplayTeacher(cfg["paths"])
+    raise ValueError(f"unknown teacher kind {kind!r}: use offline, openai, hf_local or replay")
