@@ -23,7 +23,7 @@ from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
 from gpt4tools.catalog import CATALOG, ToolSpec, select_tools
-from gpt4tools.data.clean import deduplicate
+from gpt4tools.data.clean import deduplicate, normalize_text
 from gpt4tools.data.convert import ConvertOptions, Sample, chain_samples, merged_samples, negative_sample
 from gpt4tools.data.io import load_alpaca, load_captions, load_samples, write_json_atomic
 from gpt4tools.data.parse import DropReport, Instruction, ReplyParser
@@ -180,7 +180,12 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
     train_tools, test_tools = tool_splits(cfg)
     files = _input_files(s)
     captions = {name: [c for p in files[name] for c in load_captions(p)] for name in ("train", "val", "test")}
-    alpaca_all = [a for p in files["alpaca"] for a in load_alpaca(p)]
+    alpaca_all, seen_text = [], set()
+    for item in (a for p in files["alpaca"] for a in load_alpaca(p)):
+        key = normalize_text(f"{item['instruction']} {item.get('input', '')}")
+        if key not in seen_text:  # a repeated request would otherwise land in two splits
+            seen_text.add(key)
+            alpaca_all.append(item)
     rng = random.Random(seed)
     rng.shuffle(alpaca_all)
     cut1 = int(len(alpaca_all) * s["alpaca_split"][0])
