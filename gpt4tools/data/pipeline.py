@@ -181,11 +181,15 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
     files = _input_files(s)
     captions = {name: [c for p in files[name] for c in load_captions(p)] for name in ("train", "val", "test")}
     alpaca_all, seen_text = [], set()
-    for item in (a for p in files["alpaca"] for a in load_alpaca(p)):
+    loaded = [a for p in files["alpaca"] for a in load_alpaca(p)]
+    for item in loaded:
         key = normalize_text(f"{item['instruction']} {item.get('input', '')}")
         if key not in seen_text:  # a repeated request would otherwise land in two splits
             seen_text.add(key)
             alpaca_all.append(item)
+    if len(loaded) > len(alpaca_all):
+        log.warning("%d repeated no-tool requests removed from %s", len(loaded) - len(alpaca_all),
+                    ", ".join(map(str, files["alpaca"])))
     rng = random.Random(seed)
     rng.shuffle(alpaca_all)
     cut1 = int(len(alpaca_all) * s["alpaca_split"][0])
