@@ -124,3 +124,18 @@ def test_replay_teacher_reads_the_original_instruction_file_and_names_missing_im
     assert "Segment the Image" in teacher.complete([TeacherRequest("000001.jpg", "A dog.", ("Segmenting",))])[0]
     with pytest.raises(DataFormatError, match=r"instructions\.json: no saved reply for image\(s\) 42"):
         teacher.complete([TeacherRequest("42", "x", ("Segmenting",))])
+
+
+def test_heldout_templates_never_reach_training(monkeypatch):
+    from gpt4tools.data.teachers import phrases as P
+
+    pool = [(f"~segment {{img}} with style number {k}", ()) for k in range(10)]
+    monkeypatch.setitem(P.TEMPLATES, "Segmenting", pool)
+    reqs, _ = _requests(60)
+    teacher = OfflineTeacher(seed=1, noise=0, heldout_templates=0.3)
+    assert len(teacher.templates("Segmenting", train=True)) == 7
+    used = {}
+    for split in ("train", "val_seen"):
+        replies = teacher.complete([TeacherRequest(r.image_id, r.caption, ("Segmenting",), split=split) for r in reqs])
+        used[split] = {int(m) for rep in replies for m in re.findall(r"style number (\d)", rep)}
+    assert used["train"] <= set(range(7)) and used["val_seen"] & {7, 8, 9}

@@ -209,7 +209,8 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
         caps = caps[: max(1, round(len(caps) * float(s["fraction"])))]
         keys = tuple(t.key for t in split_tools[split])
         asked = tuple(CATALOG) if s["request_tools"] == "all" else keys
-        requests = [TeacherRequest(c["image_id"], c["caption"], asked, int(s["instructions_per_tool"])) for c in caps]
+        requests = [TeacherRequest(c["image_id"], c["caption"], asked, int(s["instructions_per_tool"]), split=split)
+                    for c in caps]
         t0 = time.perf_counter()
         replies = teacher.complete(requests)
         report = DropReport()

@@ -6,7 +6,7 @@ from gpt4tools.data.teachers.base import Teacher, TeacherRequest
 
 __all__ = ["DEFAULT_TEACHER", "Teacher", "TeacherRequest", "build_teacher"]
 
-DEFAULT_TEACHER = {"kind": "offline", "noise": 0.03}
+DEFAULT_TEACHER = {"kind": "offline", "noise": 0.03, "heldout_templates": 0.0}
 """The teacher used when a config has no ``teacher`` node (training configs): the offline one."""
 
 
@@ -20,7 +20,8 @@ def build_teacher(teacher_cfg, seed: int = 0, cache_dir: str | None = None) -> T
     if kind == "offline":
         from gpt4tools.data.teachers.offline import OfflineTeacher
 
-        return OfflineTeacher(seed=seed, noise=float(cfg.get("noise", 0.03)))
+        return OfflineTeacher(seed=seed, noise=float(cfg.get("noise", 0.03)),
+                              heldout_templates=float(cfg.get("heldout_templates", 0.0)))
     if kind == "openai":
         from gpt4tools.data.teachers.openai_compat import OpenAITeacher
 

@@ -33,6 +33,7 @@ class TeacherRequest:
     tools: tuple[str, ...]  # catalog keys
     per_tool: int = 1
     sample: int = 0  # distinguishes repeated requests for the same caption
+    split: str = ""  # the split the reply is for (not part of the prompt; the offline teacher may use it)
 
     def prompt(self) -> str:
         """The instruction prompt in the original's form (numbered ``name: description`` tool list)."""

@@ -10,6 +10,7 @@ occasional broken line) so that the same parser and cleaner run on its output. D
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import zlib
@@ -73,9 +74,10 @@ class OfflineTeacher(Teacher):
 
     name = "offline"
 
-    def __init__(self, seed: int = 0, noise: float = 0.03):
+    def __init__(self, seed: int = 0, noise: float = 0.03, heldout_templates: float = 0.0):
         self.seed = seed
         self.noise = noise
+        self.heldout_templates = heldout_templates
 
     def _rng(self, req: TeacherRequest) -> random.Random:
         return random.Random(zlib.crc32(f"{self.seed}|{req.image_id}|{req.sample}|{req.caption}".encode()))
@@ -96,14 +98,20 @@ class OfflineTeacher(Teacher):
         for key in req.tools:
             for _ in range(req.per_tool):
                 n += 1
-                instruction, args = self.instruction(key, scene, rng)
+                instruction, args = self.instruction(key, scene, rng, train=req.split == "train")
                 lines.append(self._format_line(n, key, instruction, args, rng))
         return "\n".join(lines)
 
-    def instruction(self, key: str, scene: _Scene, rng: random.Random) -> tuple[str, list[str]]:
+    def templates(self, key: str, train: bool) -> list:
+        """The paraphrase templates of tool ``key``; for training without the held-out share (its last ones)."""
+        pool = P.TEMPLATES[key]
+        held = math.ceil(len(pool) * self.heldout_templates) if self.heldout_templates > 0 else 0
+        return pool[: len(pool) - held] if train and held < len(pool) else pool
+
+    def instruction(self, key: str, scene: _Scene, rng: random.Random, train: bool = False) -> tuple[str, list[str]]:
         """A request for tool ``key`` about ``scene`` and its argument list (image as ``example.jpg``)."""
         spec = CATALOG[key]
-        text, arg_slots = rng.choice(P.TEMPLATES[key])
+        text, arg_slots = rng.choice(self.templates(key, train))
         (obj, box), *rest = rng.sample(scene.objects, k=len(scene.objects))
         obj2 = rest[0][0] if rest else _bare(obj)
         subject = scene.objects[0][0]
