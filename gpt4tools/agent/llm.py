@@ -1,0 +1,46 @@
+"""The model side of the agent: one assistant step per call through the shared :class:`Generator`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+from gpt4tools.inference import Generator
+
+
+class GeneratorLLM:
+    """Adapts :class:`gpt4tools.inference.Generator` to the agent (one instruction -> one step).
+
+    A lock serialises generation, so one model can serve several UI sessions or API requests.
+    """
+
+    def __init__(self, generator: Generator, name: str = "model") -> None:
+        self.generator = generator
+        self.name = name
+        self.lock = threading.Lock()
+
+    def __call__(self, instruction: str) -> str:
+        with self.lock:
+            return self.generator.generate([instruction])[0]
+
+    def stream(self, instruction: str) -> Iterator[str]:
+        """Yield the step's text as it is decoded."""
+        with self.lock:
+            yield from self.generator.stream(instruction)
+
+    def with_options(self, max_new_tokens: int | None = None, temperature: float | None = None,
+                     stop: list[str] | None = None) -> GeneratorLLM:
+        """A view sharing the model and lock with other decoding options (temperature 0 = greedy)."""
+        g = self.generator
+        changes: dict = {}
+        if max_new_tokens is not None:
+            changes["max_new_tokens"] = max_new_tokens
+        if temperature is not None:
+            changes["do_sample"] = temperature > 0
+            changes["temperature"] = temperature if temperature > 0 else 1.0
+        if stop:
+            changes["stop"] = [*g.template.stop_strings(), *stop]
+        view = GeneratorLLM(replace(g, **changes) if changes else g, self.name)
+        view.lock = self.lock
+        return view
