@@ -20,8 +20,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import FastAPI, File, Form, HTTPException, UploadFile
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from gpt4tools.agent.history import ChatHistory
@@ -80,6 +80,13 @@ def create_api(llm: GeneratorLLM, agent: Agent | None = None, model_id: str | No
     model_id = model_id or llm.name
     created = int(time.time())
     app = FastAPI(title="gpt4tools", version="0.1.0")
+
+    @app.exception_handler(HTTPException)
+    def openai_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # OpenAI clients read {"error": {"message": ...}}; "detail" keeps FastAPI's usual shape too.
+        kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return JSONResponse({"error": {"message": exc.detail, "type": kind, "code": exc.status_code},
+                             "detail": exc.detail}, status_code=exc.status_code)
     tokenizer = llm.generator.tokenizer
 
     def count(text: str, special: bool = False) -> int:
