@@ -186,3 +186,39 @@ def test_trimmed_history_is_what_the_prompt_shows(workspace):
 def test_scripted_chain_parses_back_through_the_shared_parser():
     parsed = parse_step(step("Crop Image", "image/a.png, [1, 2, 3, 4]"))
     assert parsed.action == "Crop Image" and parsed.action_input == "image/a.png, [1, 2, 3, 4]"
+
+
+def test_answer_ends_before_a_written_human_turn(workspace):
+    agent = make_agent(workspace, [reply("It is a cat.\nHuman: and now?\nAI: Received.")])
+    assert agent.run("what is it?").answer == "It is a cat."
+
+
+def test_a_symlink_leading_out_of_the_workspace_is_refused(workspace, tmp_path):
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8)).save(secret)
+    (workspace.root / "image").mkdir(parents=True, exist_ok=True)
+    (workspace.root / "image" / "link.png").symlink_to(secret)
+    agent = make_agent(workspace, [step("Edge Detection On Image", "image/link.png"), reply("no")])
+    result = agent.run("detect the edges")
+    assert "refused image path" in result.steps[0].observation
+    assert agent.tools["Image2Canny"].calls == []
+
+
+def test_crafted_escapes_against_the_real_workspace_and_canny_tool(tmp_path):
+    """With the visual tools package: escapes are refused, a valid chain runs the real OpenCV Canny tool."""
+    tools_pkg = pytest.importorskip("gpt4tools.tools")
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8)).save(secret)
+    ws = tools_pkg.Workspace(tmp_path / "ws")
+    tools = tools_pkg.build_tools(["Image2Canny"], ws)
+    history = ChatHistory()
+    agent = Agent(ScriptedLLM([]), tools, ws)
+    image = agent.upload(Image.new("RGB", (100, 80), "white"), history)
+    agent.llm.outputs = [step("Edge Detection On Image", "../secret.png"),
+                         step("Edge Detection On Image", str(secret)),
+                         step("Edge Detection On Image", image), reply("done")]
+    result = agent.run("detect the edges", history)
+    assert [s.kind for s in result.steps] == ["tool_error", "tool_error", "tool", "answer"]
+    assert all("outside the workspace" in s.observation for s in result.steps[:2])
+    assert len(result.images) == 1 and result.images[0].parent.is_relative_to(ws.root)
+    assert Image.open(result.images[0]).size == Image.open(ws.resolve(image)).size

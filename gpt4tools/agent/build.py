@@ -6,13 +6,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gpt4tools.agent.llm import GeneratorLLM
 from gpt4tools.agent.loop import Agent, AgentSettings
 from gpt4tools.agent.protocols import Tool, Workspace
 from gpt4tools.agent.turnlog import TurnLog
 from gpt4tools.catalog import select_tools
+from gpt4tools.prompt import get_chat_template
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,10 @@ def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:
             " (no training run with an adapter was found under "
             f"{cfg.paths.output_root}/train; run `make demo` to train one)" if auto else "")
     gen = cfg.generation
-    generator = Generator(model, tokenizer, cfg.model.chat_template, max_new_tokens=gen.max_new_tokens,
-                          batch_size=1, do_sample=gen.do_sample, temperature=gen.temperature)
+    template = get_chat_template(cfg.model.chat_template)
+    generator = Generator(model, tokenizer, template, max_new_tokens=gen.max_new_tokens, batch_size=1,
+                          stop=[*template.stop_strings(), *gen.get("stop", [])], do_sample=gen.do_sample,
+                          temperature=gen.temperature)
     return GeneratorLLM(generator, name=str(cfg.get("served_model_name") or cfg.model.name)), what
 
 
@@ -86,8 +89,8 @@ def build_agent_tools(cfg: DictConfig, workspace: Workspace) -> dict[str, Tool]:
     from gpt4tools.tools import build_tools
 
     keys = [s.key for s in select_tools(cfg.tools.split, cfg.tools.get("include"), cfg.tools.get("exclude"))]
-    backends = OmegaConf.select(cfg, "tools.backends")
-    tools = build_tools(keys, workspace, backends_cfg=backends, load=cfg.get("load"))
+    # ``tool_backends`` holds weights, devices and the original-style ``load`` string (which selects tools too).
+    tools = build_tools(keys, workspace, backends_cfg=cfg.get("tool_backends"))
     if cfg.agent.only_available_tools:
         kept: dict[str, Tool] = {}
         for key, tool in tools.items():

@@ -39,7 +39,7 @@ class GeneratorLLM:
         if temperature is not None:
             changes["do_sample"] = temperature > 0
             changes["temperature"] = temperature if temperature > 0 else 1.0
-        if stop:
+        if stop is not None:  # the template's own stops plus these (the agent's extra stops are dropped)
             changes["stop"] = [*g.template.stop_strings(), *stop]
         view = GeneratorLLM(replace(g, **changes) if changes else g, self.name)
         view.lock = self.lock

@@ -257,7 +257,9 @@ class Agent:
             try:
                 if parsed.action is None:
                     if parsed.answer is not None:
-                        record.kind, answer, stop_reason = "answer", parsed.answer, "answer"
+                        # the answer ends where a model would start writing the human's next turn
+                        answer = parsed.answer.split("\nHuman:", 1)[0].strip()
+                        record.kind, stop_reason = "answer", "answer"
                         steps.append(record)
                         break
                     raise _Invalid("Error: invalid format. Write 'Action:' and 'Action Input:' lines, "

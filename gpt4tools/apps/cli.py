@@ -43,7 +43,7 @@ def show_result(console: Console, result: AgentResult, workspace_root: Path) -> 
         console.print(table)
     console.print(Panel(result.answer, title=f"AI ({result.stop_reason}, {result.seconds:.1f} s)"))
     for image in result.images:
-        console.print(f"produced image: {image}")
+        console.print(f"produced image: {Path(image).relative_to(workspace_root).as_posix()}", soft_wrap=True)
 
 
 def one_shot(session: ChatSession, image: str | Path, prompt: str, console: Console | None = None) -> AgentResult:
