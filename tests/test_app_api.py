@@ -108,3 +108,13 @@ def test_files_endpoint_refuses_escapes(server):
     r = httpx.get(server["url"] + "/v1/files/..%2F..%2Fetc%2Fpasswd", timeout=30)
     assert r.status_code in (403, 404)
     assert "root:" not in r.text
+
+
+def test_a_stream_closed_early_does_not_block_the_next_request(server):
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 12, "stream": True}
+    with httpx.stream("POST", server["url"] + "/v1/chat/completions", json=body, timeout=60) as r:
+        first = next(r.iter_lines())
+        assert first.startswith("data: ")
+    r = httpx.post(server["url"] + "/v1/chat/completions", timeout=60,
+                   json={"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["role"] == "assistant"

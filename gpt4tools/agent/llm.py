@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,9 +26,36 @@ class GeneratorLLM:
             return self.generator.generate([instruction])[0]
 
     def stream(self, instruction: str) -> Iterator[str]:
-        """Yield the step's text as it is decoded."""
-        with self.lock:
-            yield from self.generator.stream(instruction)
+        """Yield the step's text as it is decoded.
+
+        Generation runs in a worker that holds the lock, not in this iterator: a consumer that stops
+        reading (a client that disconnects) cancels it on close, and at worst it ends at
+        ``max_new_tokens`` and frees the model, never holding it for good.
+        """
+        pieces: queue.Queue = queue.Queue()
+        cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                with self.lock:
+                    for piece in self.generator.stream(instruction, cancel=cancel):
+                        pieces.put(("piece", piece))
+            except BaseException as exc:  # handed to the consumer
+                pieces.put(("error", exc))
+            finally:
+                pieces.put(("end", None))
+
+        threading.Thread(target=work, daemon=True, name="gpt4tools-stream").start()
+        try:
+            while True:
+                kind, value = pieces.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            cancel.set()
 
     def with_options(self, max_new_tokens: int | None = None, temperature: float | None = None,
                      stop: list[str] | None = None) -> GeneratorLLM:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -135,6 +136,7 @@ class Agent:
         self.default_caption = default_caption
         self._by_name = {t.spec.name.lower(): t for t in self.tools.values()}
         self.ranker = ToolRanker([t.spec for t in self.tools.values()])
+        self._tool_lock = threading.Lock()  # tools share pooled models: one call at a time across sessions
 
     # ------------------------------------------------------------------ prompt
     def shown_tools(self, request: str) -> list[ToolSpec]:
@@ -216,9 +218,10 @@ class Agent:
 
     def _run_tool(self, tool: Tool, args: list[str]) -> str:
         try:
-            if not _is_loaded(tool):
-                tool.load()
-            return str(tool(format_action_input(args))).strip()
+            with self._tool_lock:
+                if not _is_loaded(tool):
+                    tool.load()
+                return str(tool(format_action_input(args))).strip()
         except Exception as exc:
             if _is_tool_error(exc):
                 log.warning("%s: %s", tool.spec.name, exc)
