@@ -43,6 +43,8 @@ class FakeWorkspace:
         return path
 
     def save_upload(self, image: Image.Image, name: str | None = None) -> Path:
+        if not isinstance(image, Image.Image):
+            raise ValueError(f"upload is a {type(image).__name__}, not an image")
         image = image.convert("RGB")
         scale = 512 / max(image.size)
         w, h = (max(64, round(d * scale / 64) * 64) for d in image.size)

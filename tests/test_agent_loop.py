@@ -222,3 +222,11 @@ def test_crafted_escapes_against_the_real_workspace_and_canny_tool(tmp_path):
     assert all("outside the workspace" in s.observation for s in result.steps[:2])
     assert len(result.images) == 1 and result.images[0].parent.is_relative_to(ws.root)
     assert Image.open(result.images[0]).size == Image.open(ws.resolve(image)).size
+
+
+def test_an_upload_the_workspace_refuses_is_a_clear_error(workspace):
+    from gpt4tools.agent.loop import UploadRefused
+
+    agent = make_agent(workspace, [reply("ok")])
+    with pytest.raises(UploadRefused):
+        agent.upload("not an image", ChatHistory())

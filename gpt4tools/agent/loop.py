@@ -109,6 +109,10 @@ def _is_tool_error(exc: BaseException) -> bool:
     return isinstance(exc, ToolError)
 
 
+class UploadRefused(ValueError):
+    """An uploaded image the workspace would not take (unreadable, too large, ...)."""
+
+
 class _Invalid(Exception):
     """A step the loop cannot act on; its message becomes the observation."""
 
@@ -167,8 +171,19 @@ class Agent:
             return self.default_caption
 
     def upload(self, image: Any, history: ChatHistory, session: str = "") -> str:
-        """Save an uploaded PIL image in the workspace, caption it, add the upload turn; returns its path."""
-        path = self.workspace.save_upload(image)
+        """Save an uploaded PIL image in the workspace, caption it, add the upload turn; returns its path.
+
+        Raises:
+            UploadRefused: the workspace refused the image (the message says why).
+        """
+        try:
+            path = self.workspace.save_upload(image)
+        except (ValueError, OSError) as exc:
+            raise UploadRefused(str(exc)) from exc
+        except Exception as exc:
+            if _is_tool_error(exc):  # the workspace's own image errors
+                raise UploadRefused(str(exc)) from exc
+            raise
         rel = self.workspace.relative(path)
         caption = self.caption(rel)
         history.add_upload(rel, caption)

@@ -43,7 +43,7 @@ def create_web_app(agent: Agent, history_turns: int = 5, title: str = "GPT4Tools
         session = session_of(session)
         try:
             rel = session.upload(image)
-        except ValueError as exc:
+        except ValueError as exc:  # UploadRefused
             raise gr.Error(f"Image refused: {exc}") from None
         path = Path(agent.workspace.resolve(rel))
         chat = [*chat, {"role": "user", "content": {"path": str(path)}},
