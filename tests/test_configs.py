@@ -17,8 +17,8 @@ GROUP_FILES = sorted(
 
 def _main_for(group: str) -> str:
     for main in ("train", "evaluate", "infer", *MAIN_CONFIGS):
-        defaults = OmegaConf.load(CONFIG_DIR / f"{main}.yaml").get("defaults", [])
-        names = {d if isinstance(d, str) else next(iter(d)) for d in defaults}  # entries load as DictConfig
+        defaults = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / f"{main}.yaml")).get("defaults", [])
+        names = {next(iter(d)) if isinstance(d, dict) else d for d in defaults}
         if group in names:
             return main
     return "train"
