@@ -7,6 +7,7 @@ apps are tested without model weights; the real classes are exercised by the too
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -93,7 +94,11 @@ class FakeTool:
 
 
 class ScriptedLLM:
-    """Returns fixed outputs in order (the last one repeats) and records every instruction it got."""
+    """Returns fixed outputs in order (the last one repeats) and records every instruction it got.
+
+    ``{image}`` in an output becomes the last image the instruction's upload turns named, and
+    ``{last}`` the last path an observation returned (as a model copies names from its prompt).
+    """
 
     def __init__(self, outputs: Sequence[str]) -> None:
         self.outputs = list(outputs)
@@ -101,7 +106,12 @@ class ScriptedLLM:
 
     def __call__(self, instruction: str) -> str:
         self.instructions.append(instruction)
-        return self.outputs[min(len(self.instructions) - 1, len(self.outputs) - 1)]
+        text = self.outputs[min(len(self.instructions) - 1, len(self.outputs) - 1)]
+        if images := re.findall(r"Provide an image named (\S+)\. Description:", instruction):
+            text = text.replace("{image}", images[-1])
+        if paths := re.findall(r"Observation: (?:Result saved as )?(\S+\.png)", instruction):
+            text = text.replace("{last}", paths[-1])
+        return text
 
     def stream(self, instruction: str) -> Iterator[str]:
         text = self(instruction)

@@ -10,6 +10,7 @@ from agent_doubles import FakeTool, FakeWorkspace, ScriptedLLM, reply, step
 from PIL import Image
 
 from gpt4tools.agent import Agent, ChatHistory
+from gpt4tools.agent.build import SAMPLE_IMAGE
 from gpt4tools.apps.web import create_web_app, launch_web, result_messages
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,11 +24,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def scripted_agent(root: Path) -> Agent:
+def scripted_agent(root: Path, real_tools: bool = False) -> Agent:
+    """A scripted model over doubles, or over the real workspace and OpenCV Canny tool."""
+    llm = ScriptedLLM([step("Edge Detection On Image", "{image}"), reply("The edges are saved in {last}")])
+    if real_tools:
+        tools_pkg = pytest.importorskip("gpt4tools.tools")
+        workspace = tools_pkg.Workspace(root)
+        return Agent(llm, tools_pkg.build_tools(["Image2Canny"], workspace), workspace)
     workspace = FakeWorkspace(root)
     tools = {k: FakeTool(k, workspace) for k in ("Image2Canny", "ImageCaptioning")}
-    llm = ScriptedLLM([step("Edge Detection On Image", "image/upload_0000.png"),
-                       reply("The edges are saved in image/image2canny_0001.png")])
     return Agent(llm, tools, workspace)
 
 
@@ -42,15 +47,15 @@ def test_result_messages_fold_steps_and_show_images(tmp_path):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make browser)")
-def test_web_ui_in_headless_chromium(tmp_path):
+@pytest.mark.parametrize("real_tools", [False, True], ids=["doubles", "real-canny"])
+def test_web_ui_in_headless_chromium(tmp_path, real_tools):
     from playwright.sync_api import expect, sync_playwright
 
-    agent = scripted_agent(tmp_path / "ws")
+    agent = scripted_agent(tmp_path / "ws", real_tools)
     demo = create_web_app(agent, title="GPT4Tools test")
     url = launch_web(demo, agent, "127.0.0.1", free_port(), share=False, block=False)
     assert url.startswith("http://127.0.0.1:")
-    photo = tmp_path / "photo.png"
-    Image.new("RGB", (640, 480), (200, 30, 30)).save(photo)
+    photo = SAMPLE_IMAGE
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -60,10 +65,11 @@ def test_web_ui_in_headless_chromium(tmp_path):
                 page.goto(url)
                 page.locator("#upload-image input[type=file]").set_input_files(str(photo))
                 chat = page.locator("#chat")
-                expect(chat).to_contain_text("Received image/upload_0000.png.")
+                expect(chat).to_contain_text("Received image/")
+                assert agent.llm.instructions == []  # an upload does not call the model
                 page.locator("#message textarea").fill("Detect the edges of this image")
                 page.locator("#send").click()
-                expect(chat).to_contain_text("The edges are saved in image/image2canny_0001.png")
+                expect(chat).to_contain_text("The edges are saved in image/")
                 expect(chat).to_contain_text("Used Edge Detection On Image")
                 # the uploaded and the produced image are shown inline and actually load
                 images = chat.locator("img")
@@ -77,5 +83,7 @@ def test_web_ui_in_headless_chromium(tmp_path):
                 browser.close()
     finally:
         demo.close()
-    assert agent.turn_log.path.is_file()
-    assert agent.tools["Image2Canny"].calls == ["image/upload_0000.png"]
+    records = agent.turn_log.read()
+    assert [r["kind"] for r in records] == ["upload", "turn"]
+    assert records[1]["steps"][0]["action_input"] == records[0]["image"]
+    assert records[1]["images"] and records[1]["answer"] == f"The edges are saved in {records[1]['images'][0]}"
