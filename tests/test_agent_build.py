@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from agent_doubles import FakeTool, FakeWorkspace, ScriptedLLM, reply, step
+from PIL import Image
 from rich.console import Console
 
 from gpt4tools.agent import Agent, ChatSession
@@ -104,3 +105,20 @@ def test_default_infer_runs_offline_with_smollm2(tmp_path):
     assert "Model: smollm2_135m" in log and "Tools: " in log and "Edge Detection On Image" in log
     turns = next(tmp_path.glob("infer/*/workspace/turns.jsonl")).read_text().splitlines()
     assert len(turns) == 2
+
+
+def test_agent_over_a_real_generator_terminates_and_logs(tmp_path, tiny_model, smollm2_tokenizer):
+    """The loop driven by the shared Generator (a random tiny model writes malformed steps): bounded, logged."""
+    from gpt4tools.agent import AgentSettings, GeneratorLLM
+    from gpt4tools.inference import Generator
+
+    workspace = FakeWorkspace(tmp_path / "ws")
+    llm = GeneratorLLM(Generator(tiny_model, smollm2_tokenizer, "chatml", max_new_tokens=6))
+    agent = Agent(llm, {"Image2Canny": FakeTool("Image2Canny", workspace)}, workspace,
+                  AgentSettings(max_retries=1, max_steps=2))
+    session = ChatSession(agent)
+    session.upload(Image.open(SAMPLE_IMAGE))
+    result = session.ask("detect the edges of this image")
+    assert result.stop_reason in ("answer", "max_retries", "max_steps")
+    assert 1 <= len(result.steps) <= 3
+    assert [r["kind"] for r in agent.turn_log.read()] == ["upload", "turn"]
