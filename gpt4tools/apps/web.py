@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from gpt4tools.agent.loop import Agent, AgentResult, ChatSession
+from gpt4tools.agent.loop import Agent, AgentResult, ChatSession, StepRecord
 
 log = logging.getLogger(__name__)
 
 
+def step_message(step: StepRecord) -> dict[str, Any]:
+    """A folded chatbot message for one tool step (its input and observation inside)."""
+    title = f"Used {step.action}" if step.kind == "tool" else (
+        f"{step.action} failed" if step.kind == "tool_error" else "Malformed step")
+    body = f"Action Input: {step.action_input}\nObservation: {step.observation}" if step.action else (
+        f"{step.raw.strip()}\nObservation: {step.observation}")
+    return {"role": "assistant", "content": body,
+            "metadata": {"title": title, "status": "done", "duration": round(step.generate_s + step.tool_s, 2)}}
+
+
 def result_messages(result: AgentResult, workspace_root: Path) -> list[dict[str, Any]]:
     """Chatbot messages for one answered request: a folded message per step, the images, the answer."""
-    messages: list[dict[str, Any]] = []
-    for step in result.steps:
-        if step.kind == "answer":
-            continue
-        title = f"Used {step.action}" if step.kind == "tool" else (
-            f"{step.action} failed" if step.kind == "tool_error" else "Malformed step")
-        body = f"Action Input: {step.action_input}\nObservation: {step.observation}" if step.action else (
-            f"{step.raw.strip()}\nObservation: {step.observation}")
-        messages.append({"role": "assistant", "content": body,
-                         "metadata": {"title": title, "status": "done", "duration": round(step.tool_s, 2)}})
+    messages: list[dict[str, Any]] = [step_message(s) for s in result.steps if s.kind != "answer"]
     for image in result.images:
         messages.append({"role": "assistant", "content": {"path": str(image)}})
     messages.append({"role": "assistant", "content": result.answer})
@@ -51,13 +54,36 @@ def create_web_app(agent: Agent, history_turns: int = 5, title: str = "GPT4Tools
         return chat, session
 
     def on_send(text: str, chat: list, session: ChatSession | None):
+        """Show the request, each tool step as it finishes, then the images and the answer."""
         text = (text or "").strip()
         if not text:
-            return "", chat, session, gr.skip()
+            yield "", chat, session, gr.skip()
+            return
         session = session_of(session)
-        result = session.ask(text)
-        chat = [*chat, {"role": "user", "content": text}, *result_messages(result, Path(agent.workspace.root))]
-        return "", chat, session, result.to_dict(agent.workspace)
+        chat = [*chat, {"role": "user", "content": text}]
+        yield "", chat, session, gr.skip()
+        events: queue.Queue = queue.Queue()
+
+        def work() -> None:
+            try:
+                events.put(("done", session.ask(text, on_step=lambda step: events.put(("step", step)))))
+            except Exception as exc:  # shown in the UI, logged here
+                log.exception("Request failed")
+                events.put(("error", exc))
+
+        threading.Thread(target=work, daemon=True, name="gpt4tools-web-request").start()
+        live: list[dict[str, Any]] = []
+        while True:
+            kind, value = events.get()
+            if kind == "error":
+                raise gr.Error(f"The request failed: {value}")
+            if kind == "done":
+                break
+            if value.kind != "answer":
+                live.append(step_message(value))
+                yield "", [*chat, *live], session, gr.skip()
+        chat = [*chat, *result_messages(value, Path(agent.workspace.root))]
+        yield "", chat, session, value.to_dict(agent.workspace)
 
     def on_clear(session: ChatSession | None):
         if session is not None:
