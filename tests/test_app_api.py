@@ -118,3 +118,12 @@ def test_a_stream_closed_early_does_not_block_the_next_request(server):
     r = httpx.post(server["url"] + "/v1/chat/completions", timeout=60,
                    json={"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["role"] == "assistant"
+
+
+def test_sampling_with_a_seed_repeats(client):
+    def ask() -> str:
+        out = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Say anything"}],
+                                             max_tokens=8, temperature=0.9, seed=7)
+        return out.choices[0].message.content
+
+    assert ask() == ask()

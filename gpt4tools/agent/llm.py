@@ -20,9 +20,17 @@ class GeneratorLLM:
         self.generator = generator
         self.name = name
         self.lock = threading.Lock()
+        self.seed: int | None = None  # reseeds sampling before each call when set
+
+    def _reseed(self) -> None:
+        if self.seed is not None:
+            import torch
+
+            torch.manual_seed(self.seed)
 
     def __call__(self, instruction: str) -> str:
         with self.lock:
+            self._reseed()
             return self.generator.generate([instruction])[0]
 
     def stream(self, instruction: str) -> Iterator[str]:
@@ -38,6 +46,7 @@ class GeneratorLLM:
         def work() -> None:
             try:
                 with self.lock:
+                    self._reseed()
                     for piece in self.generator.stream(instruction, cancel=cancel):
                         pieces.put(("piece", piece))
             except BaseException as exc:  # handed to the consumer
@@ -58,8 +67,11 @@ class GeneratorLLM:
             cancel.set()
 
     def with_options(self, max_new_tokens: int | None = None, temperature: float | None = None,
-                     stop: list[str] | None = None) -> GeneratorLLM:
-        """A view sharing the model and lock with other decoding options (temperature 0 = greedy)."""
+                     stop: list[str] | None = None, seed: int | None = None) -> GeneratorLLM:
+        """A view sharing the model and lock with other decoding options (temperature 0 = greedy).
+
+        ``seed`` makes sampled generations repeatable (the torch generator is reseeded under the lock).
+        """
         g = self.generator
         changes: dict = {}
         if max_new_tokens is not None:
@@ -71,4 +83,5 @@ class GeneratorLLM:
             changes["stop"] = [*g.template.stop_strings(), *stop]
         view = GeneratorLLM(replace(g, **changes) if changes else g, self.name)
         view.lock = self.lock
+        view.seed = seed if seed is not None else self.seed
         return view

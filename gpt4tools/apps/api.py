@@ -44,6 +44,7 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     stream: bool = False
     stop: str | list[str] | None = None
+    seed: int | None = None
     n: int = 1
 
 
@@ -110,7 +111,8 @@ def create_api(llm: GeneratorLLM, agent: Agent | None = None, model_id: str | No
         instruction = messages_to_instruction(req.messages)
         stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
         max_new = req.max_completion_tokens or req.max_tokens
-        view = llm.with_options(max_new_tokens=max_new, temperature=req.temperature or 0.0, stop=stops)
+        view = llm.with_options(max_new_tokens=max_new, temperature=req.temperature or 0.0, stop=stops,
+                                seed=req.seed)
         limit = view.generator.max_new_tokens
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         prompt_tokens = count(view.generator.render(instruction), special=True)
