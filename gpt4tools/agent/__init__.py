@@ -7,9 +7,11 @@ what ``infer.py`` calls.
 
 from gpt4tools.agent.history import ChatHistory
 from gpt4tools.agent.llm import GeneratorLLM
-from gpt4tools.agent.loop import Agent, AgentResult, AgentSettings, ChatSession, StepRecord
+from gpt4tools.agent.loop import Agent, AgentSettings, UploadRefused
+from gpt4tools.agent.records import AgentResult, StepRecord
 from gpt4tools.agent.selection import ToolRanker
+from gpt4tools.agent.session import ChatSession
 from gpt4tools.agent.turnlog import TurnLog
 
 __all__ = ["Agent", "AgentResult", "AgentSettings", "ChatHistory", "ChatSession", "GeneratorLLM", "StepRecord",
-           "ToolRanker", "TurnLog"]
+           "ToolRanker", "TurnLog", "UploadRefused"]

@@ -13,14 +13,14 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gpt4tools.agent.history import ChatHistory
 from gpt4tools.agent.protocols import StepLLM, Tool, Workspace
+from gpt4tools.agent.records import AgentResult, StepRecord
 from gpt4tools.agent.selection import ToolRanker
 from gpt4tools.agent.turnlog import TurnLog
 from gpt4tools.catalog import (
@@ -53,47 +53,6 @@ class AgentSettings:
     max_retries: int = 2
     time_budget_s: float = 300.0
     max_tools_shown: int = 5
-
-
-@dataclass
-class StepRecord:
-    """One model step and what came of it.
-
-    ``kind`` is ``answer`` (final reply), ``tool`` (tool ran), ``tool_error`` (tool or path refused
-    or failed; the error is the observation) or ``invalid`` (malformed step; counts against retries).
-    """
-
-    index: int
-    raw: str
-    kind: str
-    thought: str | None = None
-    action: str | None = None
-    action_input: str | None = None
-    observation: str | None = None
-    images: list[str] = field(default_factory=list)
-    prompt_ms: float = 0.0
-    generate_s: float = 0.0
-    tool_s: float = 0.0
-
-
-@dataclass
-class AgentResult:
-    """The outcome of one request."""
-
-    request: str
-    answer: str
-    stop_reason: str  # answer | max_steps | max_retries | time_budget
-    steps: list[StepRecord]
-    images: list[Path]
-    tools_shown: list[str]
-    seconds: float
-
-    def to_dict(self, workspace: Workspace | None = None) -> dict[str, Any]:
-        """A JSON-ready view (image paths relative to the workspace when one is given)."""
-        images = [workspace.relative(p) if workspace is not None else str(p) for p in self.images]
-        return {"request": self.request, "answer": self.answer, "stop_reason": self.stop_reason,
-                "tools_shown": self.tools_shown, "seconds": round(self.seconds, 3), "images": images,
-                "steps": [asdict(s) for s in self.steps]}
 
 
 def _is_loaded(tool: Tool) -> bool:
@@ -335,28 +294,3 @@ class Agent:
         last = next((st.observation for st in reversed(steps) if st.kind == "tool"), None)
         text = f"I could not finish: {why}."
         return f"{text} Last tool result: {last}" if last else text
-
-
-def new_session_id() -> str:
-    """A short random id that tags one conversation's lines in the turn log."""
-    return uuid.uuid4().hex[:12]
-
-
-class ChatSession:
-    """One conversation with an agent: its history and session id."""
-
-    def __init__(self, agent: Agent, history_turns: int = 5) -> None:
-        self.agent = agent
-        self.history = ChatHistory(max_turns=history_turns)
-        self.id = new_session_id()
-
-    def upload(self, image: Any) -> str:
-        """Add an image to the conversation; returns its workspace path."""
-        return self.agent.upload(image, self.history, session=self.id)
-
-    def ask(self, text: str, on_step: Callable[[StepRecord], None] | None = None) -> AgentResult:
-        """Run one request in this conversation."""
-        return self.agent.run(text, self.history, session=self.id, on_step=on_step)
-
-    def reset(self) -> None:
-        self.history.clear()

@@ -7,7 +7,8 @@ import logging
 from omegaconf import DictConfig
 
 from gpt4tools.agent.build import SAMPLE_IMAGE, build_agent, build_agent_tools, build_llm, build_workspace
-from gpt4tools.agent.loop import AgentResult, ChatSession
+from gpt4tools.agent.records import AgentResult
+from gpt4tools.agent.session import ChatSession
 
 log = logging.getLogger(__name__)
 

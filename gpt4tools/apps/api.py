@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field
 
 from gpt4tools.agent.history import ChatHistory
 from gpt4tools.agent.llm import GeneratorLLM
-from gpt4tools.agent.loop import Agent, new_session_id
+from gpt4tools.agent.loop import Agent
+from gpt4tools.agent.session import new_session_id
 
 log = logging.getLogger(__name__)
 

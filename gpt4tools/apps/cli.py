@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from gpt4tools.agent.loop import AgentResult, ChatSession
+from gpt4tools.agent.records import AgentResult
+from gpt4tools.agent.session import ChatSession
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import gradio as gr
 
-from gpt4tools.agent.loop import Agent, AgentResult, ChatSession, StepRecord
+from gpt4tools.agent.loop import Agent
+from gpt4tools.agent.records import AgentResult, StepRecord
+from gpt4tools.agent.session import ChatSession
 
 log = logging.getLogger(__name__)
 
