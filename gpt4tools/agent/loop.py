@@ -31,7 +31,7 @@ from gpt4tools.catalog import (
     format_action_input,
     parse_action_input,
 )
-from gpt4tools.prompt import continue_after_observation, parse_step, render_prompt, tool_step
+from gpt4tools.prompt import ReActStep, continue_after_observation, parse_step, render_prompt, tool_step
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,36 @@ class Agent:
                 log.exception("%s failed", tool.spec.name)
             raise ValueError(f"Error: {tool.spec.name} failed: {exc}") from None
 
+    def _act(self, parsed: ReActStep, raw: str, record: StepRecord) -> tuple[str, list[Path]]:
+        """Check and run one tool step, filling ``record``; returns the step text for the prompt and new images.
+
+        A malformed step (``record.kind == "invalid"``) goes back into the prompt as the model wrote it;
+        a valid one in the canonical format, whatever the tool's outcome.
+        """
+        try:
+            if parsed.action is None:
+                raise _Invalid("Error: invalid format. Write 'Action:' and 'Action Input:' lines, "
+                               "or 'AI:' followed by the reply.")
+            tool = self._find_tool(parsed.action)
+            if parsed.action_input is None:
+                raise _Invalid(f"Error: invalid format: missing 'Action Input:' after 'Action: {parsed.action}'.")
+            args = self._check_args(tool.spec, parsed.action_input)
+        except _Invalid as exc:
+            record.kind, record.observation = "invalid", str(exc)
+            return raw.rstrip() + "\n", []
+        produced: list[Path] = []
+        t0 = time.perf_counter()
+        try:
+            self._check_paths(tool.spec, args)
+            record.observation, record.kind = self._run_tool(tool, args), "tool"
+            if tool.spec.output is OutputKind.IMAGE:
+                produced = self._produced_images(record.observation)
+                record.images = [self.workspace.relative(p) for p in produced]
+        except ValueError as exc:
+            record.observation, record.kind = str(exc), "tool_error"
+        record.tool_s = time.perf_counter() - t0
+        return tool_step(tool.spec.name, format_action_input(args)), produced
+
     # ------------------------------------------------------------------ loop
     def run(self, request: str, history: ChatHistory | None = None, session: str = "",
             on_step: Callable[[StepRecord], None] | None = None) -> AgentResult:
@@ -219,67 +249,43 @@ class Agent:
         steps: list[StepRecord] = []
         images: list[Path] = []
         tool_calls = invalid = 0
-        answer, stop_reason = None, None
-        while answer is None:
+        answer, stop_reason = None, "answer"
+        while True:
             if time.monotonic() - start > s.time_budget_s:
                 stop_reason = "time_budget"
                 break
             t0 = time.perf_counter()
             raw = self.llm(instruction)
-            gen_s = time.perf_counter() - t0
             parsed = parse_step(raw)
-            record = StepRecord(len(steps), raw, "invalid", parsed.thought, parsed.action, parsed.action_input,
-                                prompt_ms=prompt_ms, generate_s=gen_s)
-            step_text = raw.rstrip() + "\n"
-            try:
-                if parsed.action is None:
-                    if parsed.answer is not None:
-                        # the answer ends where a model would start writing the human's next turn
-                        answer = parsed.answer.split("\nHuman:", 1)[0].strip()
-                        record.kind, stop_reason = "answer", "answer"
-                        steps.append(record)
-                        break
-                    raise _Invalid("Error: invalid format. Write 'Action:' and 'Action Input:' lines, "
-                                   "or 'AI:' followed by the reply.")
-                tool = self._find_tool(parsed.action)
-                if parsed.action_input is None:
-                    raise _Invalid(f"Error: invalid format: missing 'Action Input:' after 'Action: {parsed.action}'.")
-                args = self._check_args(tool.spec, parsed.action_input)
-                step_text = tool_step(tool.spec.name, format_action_input(args))
-                tool_calls += 1
-                t0 = time.perf_counter()
-                try:
-                    self._check_paths(tool.spec, args)
-                    observation = self._run_tool(tool, args)
-                    record.kind = "tool"
-                    if tool.spec.output is OutputKind.IMAGE:
-                        produced = self._produced_images(observation)
-                        record.images = [self.workspace.relative(p) for p in produced]
-                        images.extend(p for p in produced if p not in images)
-                except ValueError as exc:
-                    observation, record.kind = str(exc), "tool_error"
-                record.tool_s = time.perf_counter() - t0
-            except _Invalid as exc:
-                invalid += 1
-                observation = str(exc)
-            record.observation = observation
+            record = StepRecord(len(steps), raw, "answer", parsed.thought, parsed.action, parsed.action_input,
+                                prompt_ms=prompt_ms, generate_s=time.perf_counter() - t0)
             steps.append(record)
+            if parsed.action is None and parsed.answer is not None:
+                # the answer ends where a model would start writing the human's next turn
+                answer = parsed.answer.split("\nHuman:", 1)[0].strip()
+                if on_step is not None:
+                    on_step(record)
+                break
+            step_text, produced = self._act(parsed, raw, record)
+            images.extend(p for p in produced if p not in images)
             if on_step is not None:
                 on_step(record)
-            if record.kind == "invalid" and invalid > s.max_retries:
-                stop_reason = "max_retries"
-                break
-            if tool_calls >= s.max_steps:
-                stop_reason = "max_steps"
-                break
+            if record.kind == "invalid":
+                invalid += 1
+                if invalid > s.max_retries:
+                    stop_reason = "max_retries"
+                    break
+            else:
+                tool_calls += 1
+                if tool_calls >= s.max_steps:
+                    stop_reason = "max_steps"
+                    break
             t0 = time.perf_counter()
-            instruction = continue_after_observation(instruction, step_text, observation)
+            instruction = continue_after_observation(instruction, step_text, record.observation or "")
             prompt_ms = (time.perf_counter() - t0) * 1000.0
         if answer is None:
             answer = self._unfinished_answer(stop_reason, steps)
-        elif on_step is not None:
-            on_step(steps[-1])
-        result = AgentResult(request, answer, stop_reason or "answer", steps, images, [t.name for t in shown],
+        result = AgentResult(request, answer, stop_reason, steps, images, [t.name for t in shown],
                              time.monotonic() - start)
         history.add_exchange(request, answer)
         self.turn_log.write({"session": session, "kind": "turn", **result.to_dict(self.workspace)})
