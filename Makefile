@@ -10,7 +10,7 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_M
 	GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup demo test test-slow test-gpu lint clean
+.PHONY: setup browser demo test test-slow test-gpu lint clean
 
 setup: $(STAMP)
 
@@ -22,10 +22,16 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(OFFLINE) $(PY) -m gpt4tools.models.prepare
 	touch $(STAMP)
 
+# Debian's chromium for the web UI's browser test (installed once; the test is skipped without it).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+		|| echo "chromium could not be installed: the web UI browser test will be skipped"
+
 demo: setup
 	$(OFFLINE) $(PY) -m gpt4tools.demo
 
-test: setup
+test: setup browser
 	$(OFFLINE) $(PY) -m pytest -q
 
 test-slow: setup

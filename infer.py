@@ -1,7 +1,8 @@
 """Talk to the tuned model about an image and watch it use tools.
 
+    python infer.py                                               # one shot on the bundled sample photo, offline
     python infer.py image=photo.jpg prompt="segment the dog"     # one shot
-    python infer.py                                               # chat in the terminal
+    python infer.py app=chat                                      # chat in the terminal
     python infer.py app=web | app=api                             # Gradio UI | OpenAI-compatible API
 """
 

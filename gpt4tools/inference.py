@@ -7,6 +7,7 @@ and cut the same way everywhere.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,3 +116,75 @@ class Generator:
             for i, text in zip(idx, self.generate_batch([self.render(instructions[i]) for i in idx])):
                 results[i] = text
         return results
+
+    def stream(self, instruction: str, input_text: str = "",
+               cancel: threading.Event | None = None) -> Iterator[str]:
+        """Generate one assistant step for one instruction, yielding text pieces as they are decoded.
+
+        The concatenated pieces equal ``generate([instruction])[0]`` for greedy decoding: text that
+        could be the start of a stop string is held back until it is known not to be one. Setting
+        ``cancel`` (or closing the iterator) ends generation at the next token.
+        """
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        cancel = cancel or threading.Event()
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return cancel.is_set()
+
+        enc = self.tokenizer([self.render(instruction, input_text)], return_tensors="pt", add_special_tokens=True)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
+                                  "pad_token_id": self.tokenizer.pad_token_id, "streamer": streamer,
+                                  "stop_strings": list(self.stop), "tokenizer": self.tokenizer,
+                                  "stopping_criteria": StoppingCriteriaList([_Cancelled()])}
+        if self.do_sample:
+            kwargs["temperature"] = self.temperature
+        errors: list[BaseException] = []
+
+        def _work() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**enc, **kwargs)
+            except BaseException as exc:  # re-raised in the consumer
+                errors.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=_work, daemon=True)
+        worker.start()
+        text, sent, stopped = "", 0, False
+        try:
+            for piece in streamer:
+                if stopped:
+                    continue
+                text += piece
+                cut = cut_at_stop(text, self.stop)
+                if len(cut) < len(text):
+                    text, stopped = cut, True
+                    cancel.set()
+                    safe = len(text)
+                else:
+                    safe = len(text) - _partial_stop_len(text, self.stop)
+                if safe > sent:
+                    yield text[sent:safe]
+                    sent = safe
+            if sent < len(text):
+                yield text[sent:]
+        finally:
+            cancel.set()
+            worker.join()
+        if errors:
+            raise errors[0]
+
+
+def _partial_stop_len(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
+    best = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:n]):
+                best = n
+                break
+    return best

@@ -24,3 +24,17 @@ def test_batches_group_by_length():
     gen = Generator.__new__(Generator)
     gen.batch_size = 2
     assert list(Generator.batches(gen, ["aaaa", "a", "aaa", "aa"])) == [[0, 2], [3, 1]]
+
+
+def test_stream_yields_the_same_text_as_generate(tiny_model, smollm2_tokenizer):
+    gen = Generator(tiny_model, smollm2_tokenizer, "chatml", max_new_tokens=12, batch_size=1)
+    for instruction in ("Segment the dog.", "Hi"):
+        pieces = list(gen.stream(instruction))
+        assert "".join(pieces) == gen.generate([instruction])[0]
+
+
+def test_stream_holds_back_a_partial_stop_string():
+    from gpt4tools.inference import _partial_stop_len
+
+    assert _partial_stop_len("Action Input: a\nObserv", ["\nObservation:"]) == len("\nObserv")
+    assert _partial_stop_len("done.", ["\nObservation:"]) == 0
