@@ -11,15 +11,12 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
 from gpt4tools.catalog import CATALOG, ToolSpec, select_tools
@@ -28,6 +25,7 @@ from gpt4tools.data.convert import ConvertOptions, Sample, chain_samples, merged
 from gpt4tools.data.io import load_alpaca, load_captions, load_samples, write_json_atomic
 from gpt4tools.data.parse import DropReport, Instruction, ReplyParser
 from gpt4tools.data.teachers import DEFAULT_TEACHER, TeacherRequest, build_teacher
+from gpt4tools.utils.files import build_dir_atomically
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -295,24 +293,14 @@ def ensure_dataset(cfg: DictConfig) -> dict[str, Path]:
     if len(paths) == len(SPLITS):
         return paths
     final = dataset_dir(cfg)
-    if not all((final / f"{s}.json").is_file() for s in SPLITS):
-        final.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(final) + ".lock"):
-            if not all((final / f"{s}.json").is_file() for s in SPLITS):
-                t0 = time.perf_counter()
-                tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-                try:
-                    data = generate_dataset(cfg)
-                    write_dataset(data, tmp)
-                    (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg.get("data") or {}))
-                    tmp.chmod(0o755)
-                    if final.exists():
-                        shutil.rmtree(final)
-                    os.replace(tmp, final)
-                finally:
-                    if tmp.exists():
-                        shutil.rmtree(tmp, ignore_errors=True)
-                log.info("generated dataset %s in %.1fs", final, time.perf_counter() - t0)
+
+    def build(tmp: Path) -> None:
+        t0 = time.perf_counter()
+        write_dataset(generate_dataset(cfg), tmp)
+        (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg.get("data") or {}))
+        log.info("generated dataset %s in %.1fs", final, time.perf_counter() - t0)
+
+    build_dir_atomically(final, build, lambda d: all((d / f"{s}.json").is_file() for s in SPLITS))
     for split in SPLITS:
         paths.setdefault(split, final / f"{split}.json")
     return {s: paths[s] for s in SPLITS}

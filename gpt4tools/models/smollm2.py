@@ -9,11 +9,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from filelock import FileLock
+from gpt4tools.utils.files import build_dir_atomically
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +36,6 @@ def find_gguf() -> Path:
     raise FileNotFoundError(f"SmolLM2 GGUF weights not found (package {GGUF_PACKAGE!r}). Install them: {INSTALL_HINT}")
 
 
-def _atomic_build(target: Path, build) -> Path:
-    """Build a folder with ``build(tmp_dir)`` and rename it into place; safe when processes race."""
-    if (target / ".complete").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / ".complete").exists():
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
-        try:
-            build(tmp)
-            (tmp / ".complete").write_text("ok\n")
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
 def converted_tokenizer_dir(cache_dir: Path | None = None) -> Path:
     """A folder holding only the SmolLM2 tokenizer (fast to make; used by the tiny test model)."""
     target = (cache_dir or default_cache_dir()) / "tokenizers" / "smollm2"
@@ -70,7 +47,7 @@ def converted_tokenizer_dir(cache_dir: Path | None = None) -> Path:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         tok.save_pretrained(tmp)
 
-    return _atomic_build(target, build)
+    return build_dir_atomically(target, build)
 
 
 def converted_model_dir(cache_dir: Path | None = None) -> Path:
@@ -99,4 +76,4 @@ def converted_model_dir(cache_dir: Path | None = None) -> Path:
         plain.save_pretrained(tmp)
         tok.save_pretrained(tmp)
 
-    return _atomic_build(target, build)
+    return build_dir_atomically(target, build)
