@@ -108,10 +108,20 @@ class Generator:
         for start in range(0, len(order), self.batch_size):
             yield order[start:start + self.batch_size]
 
-    def generate(self, instructions: Sequence[str]) -> list[str]:
+    def iter_generate(self, instructions: Sequence[str],
+                      inputs: Sequence[str] | None = None) -> Iterator[tuple[list[int], list[str]]]:
+        """Generate batch by batch (longest first), yielding ``(indices, texts)`` as each batch ends.
+
+        Lets a caller persist results incrementally (an interrupted evaluation resumes from them).
+        """
+        for idx in self.batches(instructions):
+            prompts = [self.render(instructions[i], inputs[i] if inputs is not None else "") for i in idx]
+            yield idx, self.generate_batch(prompts)
+
+    def generate(self, instructions: Sequence[str], inputs: Sequence[str] | None = None) -> list[str]:
         """One assistant step for each instruction, in input order."""
         results: list[str] = [""] * len(instructions)
-        for idx in self.batches(instructions):
-            for i, text in zip(idx, self.generate_batch([self.render(instructions[i]) for i in idx])):
+        for idx, texts in self.iter_generate(instructions, inputs):
+            for i, text in zip(idx, texts):
                 results[i] = text
         return results
