@@ -92,11 +92,22 @@ def build_generator(cfg: DictConfig, with_adapter: bool = True) -> tuple[Any, di
 
         adapter = cfg.adapter if with_adapter else None
         model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=cfg.merged)
+        model.to(_device(str(cfg.get("device", "auto"))))
         generator = make_generator(model, tokenizer, cfg.model.chat_template, gen)
         meta = {"model": str(cfg.model.name), "adapter": str(adapter) if adapter else None,
                 "merged": str(cfg.merged) if cfg.merged else None, "template": str(cfg.model.chat_template)}
     meta["generation"] = {k: v for k, v in gen.items() if k != "batch_size"}
     return generator, meta
+
+
+def _device(name: str) -> str:
+    import os
+
+    import torch
+
+    if name != "auto":
+        return name
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
 
 
 def _wandb_run(cfg: DictConfig, label: str):
