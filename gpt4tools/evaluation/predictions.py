@@ -179,10 +179,17 @@ def load_predictions(path: str | Path, items_by_set: Mapping[str, Sequence[EvalI
         _check_shards(path, files)
         for f in files:
             _read_ours(f, out)
-        if "" in out:  # records without a set name: only unambiguous with one eval set
-            if len(items_by_set) != 1:
-                raise EvalDataError(f"{path}: records carry no 'set' but {len(items_by_set)} eval sets are scored")
-            out.setdefault(next(iter(items_by_set)), {}).update(out.pop(""))
+        if "" in out:  # records without a set name: matched by id, which must then be unambiguous
+            owners: dict[str, list[str]] = {}
+            for name, items in items_by_set.items():
+                for it in items:
+                    owners.setdefault(it.id, []).append(name)
+            for key, text in out.pop("").items():
+                sets = owners.get(key, [])
+                if len(sets) > 1:
+                    raise EvalDataError(f"{path}: record id={key!r} has no 'set' and that id is in several eval "
+                                        f"sets ({', '.join(sets)})")
+                out.setdefault(sets[0] if sets else "", {})[key] = text
         return out
     if len(items_by_set) != 1:
         raise EvalDataError(f"{path}: an original-format predictions file scores exactly one eval set, "
