@@ -128,3 +128,12 @@ def test_tool_subset_and_wandb_logging(tmp_path):
     assert report["sets"]["mini_test_unseen"]["compat"]["overall"]["n"] == 8
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and any(p.suffix == ".wandb" for p in runs[0].iterdir())
+
+
+def test_split_names_resolve_through_the_data_config(tmp_path):
+    from gpt4tools.evaluation.run import resolve_eval_sets
+
+    cfg = _cfg(tmp_path, "eval_sets=val_seen", f"data.val_seen_file={SEEN}")
+    assert resolve_eval_sets(cfg) == {"val_seen": SEEN}
+    with pytest.raises(EvalDataError, match="neither a dataset split"):
+        resolve_eval_sets(_cfg(tmp_path, "eval_sets=nowhere.json"))
