@@ -74,3 +74,17 @@ def test_joblib_launcher_sweeps_predictions_x_tool_subsets(tmp_path):
     perfect = df[df["label"] == "perfect"]
     assert (perfect["SR"][perfect["n"] > 0] == 100.0).all()
     assert (df[df["label"] == "silent"]["SR"].fillna(0) == 0.0).all()
+
+
+def test_adapter_run_with_zero_shot_side_by_side(adapters, tmp_path):
+    from gpt4tools.evaluation.run import run
+    from gpt4tools.utils.config import compose
+
+    cfg = compose("evaluate", ["model=tiny", f"adapter={adapters / 'ckpt_a'}", "zero_shot=true", f"eval_sets=[{SEEN}]",
+                               "limit=2", "generation.max_new_tokens=2", "plots=false", f"work_dir={tmp_path}"],
+                  output_dir=str(tmp_path))
+    run(cfg)
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| ckpt_a | 2 |" in table and "| zero_shot | 2 |" in table
+    meta = json.loads((tmp_path / "zero_shot" / "predictions.meta.json").read_text())
+    assert meta["adapter"] is None

@@ -103,6 +103,10 @@ def main() -> None:
           f"max_new_tokens {args.max_new_tokens}; incl. writing and both scorers)  compat SR {100 * sr['ours']:.1f}")
     print(f"baseline: {n / t_base:.3f} samples/s ({t_base:.1f} s; batch 1, no stop, max_new_tokens "
           f"{args.baseline_max_new_tokens})  compat SR {100 * sr['baseline']:.1f}")
+    def toks(preds):
+        return sum(len(tokenizer(preds[it.id], add_special_tokens=False)["input_ids"]) for it in items) / n
+
+    print(f"new tokens per item (mean): ours {toks(ours):.0f}, baseline {toks(base):.0f}")
     print(f"ratio:    {t_base / t_ours:.2f}x")
     print(f"agreement: {same}/{n} items where the baseline cut at its first Observation: equals ours; "
           f"compat scores agree on {agree}/{same}" + (f"; differ on {disagree}" if disagree else ""))
