@@ -3,13 +3,14 @@
     python experiments/bench/eval_throughput.py --limit 8            # SmolLM2-135M-Instruct, CPU
     python experiments/bench/eval_throughput.py --model tiny --limit 4  # seconds, for a smoke test
 
-Ours: :func:`gpt4tools.evaluation.evaluate_generator` - batches of similar length, left padding, KV
-cache, generation stopped at ``\\nObservation:`` / end of turn, predictions written incrementally,
-then both scorers. Baseline, as the original ``inference.py`` + ``eval/evaluate_result.py`` do it:
-one item at a time, greedy, no stop sequence (only EOS), ``max_new_tokens=512``, the whole sequence
+Ours: the evaluator's path (``generate_predictions`` + ``score_and_report``) - batches of similar
+length, left padding, KV cache, generation stopped at ``\\nObservation:`` / end of turn, predictions
+written incrementally, then both scorers. Baseline, as the original ``inference.py`` +
+``eval/evaluate_result.py`` do it: one item at a time, greedy, no stop sequence (only EOS), ``max_new_tokens=512``, the whole sequence
 decoded and the prompt cut off by its character length, then the compat scorer. Both see the same
 chat-template-rendered prompt (the original fed the bare instruction to Vicuna; a chat model needs
-its template), so the two are comparable item by item.
+its template), so the two are comparable item by item. The two run interleaved, one batch of items
+at a time, so that load from other processes hits both alike.
 
 Prints samples/s of each and the ratio, and checks that on every item where the baseline's
 output cut at its first ``Observation:`` equals ours, the compat scores agree.
@@ -19,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from gpt4tools.evaluation.api import evaluate_generator, make_generator
+from gpt4tools.evaluation.api import make_generator, score_and_report
 from gpt4tools.evaluation.compat import score_compat
+from gpt4tools.evaluation.generate import generate_predictions
 from gpt4tools.evaluation.items import load_eval_set
+from gpt4tools.evaluation.predictions import PredictionWriter, load_predictions, prediction_file
 from gpt4tools.inference import load_for_inference
 from gpt4tools.utils.config import compose
 
@@ -65,24 +69,30 @@ def main() -> None:
     items = load_eval_set(args.eval_set)[: args.limit]
     gen = make_generator(model, tokenizer, cfg.model.chat_template,
                          {"max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size})
-    subset = Path(tempfile.mkdtemp()) / "items.json"
-    import json
-
-    subset.write_text(json.dumps([{"id": it.id, "instruction": it.instruction, "input": it.input,
-                                   "output": it.output} for it in items]))
     gen.generate_batch([gen.render("warm-up")])  # builds the stop criterion once, like a long run would
 
+    # Interleave the two chunk by chunk (one of our batches, then the same items through the baseline)
+    # so that load from other processes on a shared machine hits both alike.
+    out_dir = Path(tempfile.mkdtemp())
+    writer = PredictionWriter(prediction_file(out_dir), {"bench": True})
+    t_ours = t_base = 0.0
+    base: dict[str, str] = {}
+    for start in range(0, len(items), args.batch_size):
+        chunk = items[start:start + args.batch_size]
+        t0 = time.perf_counter()
+        generate_predictions(gen, chunk, writer, progress=False)
+        t_ours += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for it in chunk:
+            base[it.id] = baseline_predict(model, tokenizer, gen.render(it.instruction, it.input),
+                                           args.baseline_max_new_tokens)
+        t_base += time.perf_counter() - t0
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out_dir:
-        evaluate_generator(gen, {"bench": subset}, out_dir, plots=False, meta={"bench": True})
-        ours = {json.loads(x)["id"]: json.loads(x)["response"]
-                for x in (Path(out_dir) / "predictions.jsonl").read_text().splitlines()}
-    t_ours = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    base = {it.id: baseline_predict(model, tokenizer, gen.render(it.instruction, it.input),
-                                    args.baseline_max_new_tokens) for it in items}
-    t_base = time.perf_counter() - t0
+    name = items[0].set
+    ours = load_predictions(writer.path, {name: items}, "ours")[name]
+    score_and_report({name: items}, {name: ours}, out_dir, plots=False)
+    t_ours += time.perf_counter() - t0
+    shutil.rmtree(out_dir)
 
     same, agree, disagree = 0, 0, []
     for it in items:
