@@ -1,6 +1,6 @@
 """Evaluation throughput: our evaluator vs the original procedure, same model and eval set, one run.
 
-    python experiments/bench/eval_throughput.py --limit 8            # SmolLM2-135M-Instruct, CPU
+    python experiments/bench/eval_throughput.py --limit 4            # SmolLM2-135M-Instruct, CPU
     python experiments/bench/eval_throughput.py --model tiny --limit 4  # seconds, for a smoke test
 
 Ours: the evaluator's path (``generate_predictions`` + ``score_and_report``) - batches of similar
@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2_135m", help="a conf/model name")
     parser.add_argument("--eval-set", default=str(DEFAULT_SET), help="an eval file (official format)")
-    parser.add_argument("--limit", type=int, default=8, help="first N items")
+    parser.add_argument("--limit", type=int, default=4, help="first N items (the baseline may take ~1 min per item on 2 cores)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128, help="ours (a step is ~35 tokens)")
     parser.add_argument("--baseline-max-new-tokens", type=int, default=512)
