@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import StoppingCriteriaList
 
 from gpt4tools.models import load_model, load_tokenizer
 from gpt4tools.prompt import ChatTemplate, get_chat_template
 
 log = logging.getLogger(__name__)
+
+_STOP_CRITERIA: dict[tuple, Any] = {}
 
 
 def load_for_inference(model_cfg: Any, adapter: str | Path | None = None, merged: str | Path | None = None,
@@ -84,6 +87,16 @@ class Generator:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
+    def _stop_criteria(self):
+        """The stop-string criterion, built once per tokenizer and stop list: building it scans the whole
+        vocabulary (seconds), and transformers' own cache, keyed by the vocabulary, misses for fast tokenizers."""
+        key = (getattr(self.tokenizer, "name_or_path", ""), len(self.tokenizer), tuple(self.stop))
+        if key not in _STOP_CRITERIA:
+            from transformers import StopStringCriteria
+
+            _STOP_CRITERIA[key] = StopStringCriteria(self.tokenizer, list(self.stop))
+        return _STOP_CRITERIA[key]
+
     def render(self, instruction: str, input_text: str = "") -> str:
         """The model input for one instruction."""
         return self.template.render_prompt(instruction, input_text)
@@ -94,8 +107,9 @@ class Generator:
         enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=True)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
-                                  "pad_token_id": self.tokenizer.pad_token_id,
-                                  "stop_strings": list(self.stop), "tokenizer": self.tokenizer}
+                                  "pad_token_id": self.tokenizer.pad_token_id}
+        if self.stop:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria()])
         if self.do_sample:
             kwargs["temperature"] = self.temperature
         out = self.model.generate(**enc, **kwargs)
@@ -109,11 +123,21 @@ class Generator:
         for start in range(0, len(order), self.batch_size):
             yield order[start:start + self.batch_size]
 
-    def generate(self, instructions: Sequence[str]) -> list[str]:
+    def iter_generate(self, instructions: Sequence[str],
+                      inputs: Sequence[str] | None = None) -> Iterator[tuple[list[int], list[str]]]:
+        """Generate batch by batch (longest first), yielding ``(indices, texts)`` as each batch ends.
+
+        Lets a caller persist results incrementally (an interrupted evaluation resumes from them).
+        """
+        for idx in self.batches(instructions):
+            prompts = [self.render(instructions[i], inputs[i] if inputs is not None else "") for i in idx]
+            yield idx, self.generate_batch(prompts)
+
+    def generate(self, instructions: Sequence[str], inputs: Sequence[str] | None = None) -> list[str]:
         """One assistant step for each instruction, in input order."""
         results: list[str] = [""] * len(instructions)
-        for idx in self.batches(instructions):
-            for i, text in zip(idx, self.generate_batch([self.render(instructions[i]) for i in idx])):
+        for idx, texts in self.iter_generate(instructions, inputs):
+            for i, text in zip(idx, texts):
                 results[i] = text
         return results
 

@@ -1,0 +1,126 @@
+"""Evaluation throughput: our evaluator vs the original procedure, same model and eval set, one run.
+
+    python experiments/bench/eval_throughput.py --limit 4            # SmolLM2-135M-Instruct, CPU
+    python experiments/bench/eval_throughput.py --model tiny --limit 4  # seconds, for a smoke test
+
+Ours: the evaluator's path (``generate_predictions`` + ``score_and_report``) - batches of similar
+length, left padding, KV cache, generation stopped at ``\\nObservation:`` / end of turn, predictions
+written incrementally, then both scorers. Baseline, as the original ``inference.py`` +
+``eval/evaluate_result.py`` do it: one item at a time, greedy, no stop sequence (only EOS), ``max_new_tokens=512``, the whole sequence
+decoded and the prompt cut off by its character length, then the compat scorer. Both see the same
+chat-template-rendered prompt (the original fed the bare instruction to Vicuna; a chat model needs
+its template), so the two are comparable item by item. The two run interleaved, one batch of items
+at a time, so that load from other processes hits both alike.
+
+Prints samples/s of each and the ratio, and checks that on every item where the baseline's
+output cut at its first ``Observation:`` equals ours, the compat scores agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gpt4tools.evaluation.api import make_generator, score_and_report
+from gpt4tools.evaluation.compat import score_compat
+from gpt4tools.evaluation.generate import generate_predictions
+from gpt4tools.evaluation.items import load_eval_set
+from gpt4tools.evaluation.predictions import PredictionWriter, load_predictions, prediction_file
+from gpt4tools.inference import load_for_inference
+from gpt4tools.utils.config import compose
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SET = ROOT / "eval" / "fixtures" / "mini_val_seen.json"
+log = logging.getLogger("eval_throughput")
+
+
+@torch.inference_mode()
+def baseline_predict(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
+    """The original procedure for one item: batch 1, greedy, no stop string, full decode, cut by length."""
+    enc = tokenizer(prompt, return_tensors="pt")
+    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    full = tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
+    shown = tokenizer.decode(enc["input_ids"][0], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return full[len(shown):].strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2_135m", help="a conf/model name")
+    parser.add_argument("--eval-set", default=str(DEFAULT_SET), help="an eval file (official format)")
+    parser.add_argument("--limit", type=int, default=4, help="first N items (the baseline may take ~1 min per item on 2 cores)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=128, help="ours (a step is ~35 tokens)")
+    parser.add_argument("--baseline-max-new-tokens", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    cfg = compose("evaluate", [f"model={args.model}"])
+    model, tokenizer = load_for_inference(cfg.model)
+    items = load_eval_set(args.eval_set)[: args.limit]
+    gen = make_generator(model, tokenizer, cfg.model.chat_template,
+                         {"max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size})
+    gen.generate_batch([gen.render("warm-up")])  # builds the stop criterion once, like a long run would
+
+    # Interleave the two chunk by chunk (one of our batches, then the same items through the baseline)
+    # so that load from other processes on a shared machine hits both alike.
+    out_dir = Path(tempfile.mkdtemp())
+    writer = PredictionWriter(prediction_file(out_dir), {"bench": True})
+    t_ours = t_base = 0.0
+    base: dict[str, str] = {}
+    for start in range(0, len(items), args.batch_size):
+        chunk = items[start:start + args.batch_size]
+        t0 = time.perf_counter()
+        generate_predictions(gen, chunk, writer, progress=False)
+        t_ours += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for it in chunk:
+            base[it.id] = baseline_predict(model, tokenizer, gen.render(it.instruction, it.input),
+                                           args.baseline_max_new_tokens)
+        t_base += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    name = items[0].set
+    ours = load_predictions(writer.path, {name: items}, "ours")[name]
+    score_and_report({name: items}, {name: ours}, out_dir, plots=False)
+    t_ours += time.perf_counter() - t0
+    shutil.rmtree(out_dir)
+
+    same, agree, disagree = 0, 0, []
+    for it in items:
+        cut = base[it.id].split("Observation:", 1)[0].strip()
+        if cut != ours[it.id].strip():
+            continue
+        same += 1
+        a, b = score_compat(it.output, base[it.id], it.id), score_compat(it.output, ours[it.id].strip(), it.id)
+        if (a.thought, a.action, a.args, a.success, a.iou) == (b.thought, b.action, b.args, b.success, b.iou):
+            agree += 1
+        else:
+            disagree.append(it.id)
+    sr = {name: sum(score_compat(it.output, preds[it.id].strip()).success for it in items) / len(items)
+          for name, preds in (("ours", ours), ("baseline", base))}
+    n = len(items)
+    print(f"model={args.model} items={n} threads={torch.get_num_threads()} eval_set={Path(args.eval_set).name}")
+    print(f"ours:     {n / t_ours:.3f} samples/s ({t_ours:.1f} s; batch {args.batch_size}, stop at Observation, "
+          f"max_new_tokens {args.max_new_tokens}; incl. writing and both scorers)  compat SR {100 * sr['ours']:.1f}")
+    print(f"baseline: {n / t_base:.3f} samples/s ({t_base:.1f} s; batch 1, no stop, max_new_tokens "
+          f"{args.baseline_max_new_tokens})  compat SR {100 * sr['baseline']:.1f}")
+    def toks(preds):
+        return sum(len(tokenizer(preds[it.id], add_special_tokens=False)["input_ids"]) for it in items) / n
+
+    print(f"new tokens per item (mean): ours {toks(ours):.0f}, baseline {toks(base):.0f}")
+    print(f"ratio:    {t_base / t_ours:.2f}x")
+    print(f"agreement: {same}/{n} items where the baseline cut at its first Observation: equals ours; "
+          f"compat scores agree on {agree}/{same}" + (f"; differ on {disagree}" if disagree else ""))
+
+
+if __name__ == "__main__":
+    main()

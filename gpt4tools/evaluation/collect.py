@@ -1,0 +1,81 @@
+"""Merge the reports of a multirun sweep into one comparison table (Markdown + CSV).
+
+    python -m gpt4tools.evaluation.collect outputs/evaluate/multirun/<date>_<time> [-o DIR] [--scorer compat]
+
+Every job folder under the sweep folder holding a ``report.json`` becomes rows (one per eval set and
+scorer) labelled by that job's command-line overrides (``.hydra/overrides.yaml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from gpt4tools.evaluation.scores import METRICS
+
+log = logging.getLogger(__name__)
+
+
+def _overrides(job_dir: Path) -> str:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return job_dir.name
+    from omegaconf import OmegaConf
+
+    return " ".join(str(o) for o in OmegaConf.load(path))
+
+
+def collect(sweep_dir: str | Path, scorer: str | None = None) -> pd.DataFrame:
+    """One row per (job, eval set, scorer) with metrics in percent, sorted by set, scorer and SR."""
+    sweep_dir = Path(sweep_dir)
+    reports = sorted(sweep_dir.rglob("report.json"))
+    if not reports:
+        raise FileNotFoundError(f"{sweep_dir}: no report.json in any job folder (did the sweep finish?)")
+    rows = []
+    for path in reports:
+        job = path.parent
+        rep = json.loads(path.read_text())
+        for set_name, by_scorer in rep["sets"].items():
+            for sc, res in by_scorer.items():
+                if scorer and sc != scorer:
+                    continue
+                o = res["overall"]
+                rows.append({"job": job.relative_to(sweep_dir).as_posix(), "overrides": _overrides(job),
+                             "label": rep.get("label", ""), "set": set_name, "scorer": sc, "n": o["n"],
+                             **{m: None if o[m] is None else round(100 * o[m], 2) for m in METRICS}})
+    df = pd.DataFrame(rows)
+    return df.sort_values(["set", "scorer", "SR"], ascending=[True, True, False], kind="stable").reset_index(drop=True)
+
+
+def write_comparison(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``comparison.csv`` and ``comparison.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / "comparison.csv", out / "comparison.md"
+    df.to_csv(csv_path, index=False)
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for rec in df.itertuples(index=False):
+        lines.append("| " + " | ".join("-" if pd.isna(v) else str(v) for v in rec) + " |")
+    md_path.write_text("\n".join(lines) + "\n")
+    return md_path, csv_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", help="a multirun folder, e.g. outputs/evaluate/multirun/<date>_<time>")
+    parser.add_argument("-o", "--out", default=None, help="output folder (default: the sweep folder)")
+    parser.add_argument("--scorer", default=None, help="keep one scorer (compat or strict)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    df = collect(args.sweep_dir, args.scorer)
+    md, csv = write_comparison(df, args.out or args.sweep_dir)
+    log.info("%s\nwrote %s and %s", md.read_text(), md, csv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Eval sets: reading, validating and selecting GPT4Tools evaluation items.
+
+An eval file is the original's format - a JSON list (or JSONL) of
+``{"id", "instruction", "input", "output"}`` - optionally with a ``tool`` field (key or name) as the
+data pipeline writes it. Official ``gpt4tools_val_seen.json`` / ``gpt4tools_test_unseen.json`` load
+unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpt4tools.catalog import CATALOG, ToolSpec, get_tool
+from gpt4tools.evaluation.compat import ACTION_RE, is_tool_output
+from gpt4tools.evaluation.scores import NO_TOOL
+
+REQUIRED_FIELDS = ("id", "instruction", "output")
+
+
+class EvalDataError(ValueError):
+    """An eval or predictions file that cannot be used; the message names the file and the item."""
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One evaluation item; ``tool`` is the LLM-facing name of the gt tool or :data:`NO_TOOL`."""
+
+    id: str
+    instruction: str
+    output: str
+    input: str = ""
+    tool: str = NO_TOOL
+    set: str = ""
+
+
+def read_records(path: str | Path) -> list:
+    """Records of a JSON list or JSONL file (errors name the file and the line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalDataError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        records = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise EvalDataError(f"{path}: line {n} is not JSON ({err.msg})") from None
+        return records
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise EvalDataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(data, list):
+        raise EvalDataError(f"{path}: expected a JSON list of items, got {type(data).__name__}")
+    return data
+
+
+def _tool_of(record: dict) -> str:
+    tool = record.get("tool")
+    if tool:
+        try:
+            return get_tool(str(tool)).name
+        except KeyError:
+            return str(tool)
+    output = str(record["output"])
+    if is_tool_output(output) and (m := ACTION_RE.search(output)):
+        return m.group(1).strip()
+    return NO_TOOL
+
+
+def load_eval_set(path: str | Path, name: str | None = None) -> list[EvalItem]:
+    """Load and validate one eval file.
+
+    Raises:
+        EvalDataError: a record that is not an object, lacks ``id``/``instruction``/``output``, has a
+            non-string text field, or repeats an id - naming the file, the index and the id.
+    """
+    path = Path(path)
+    name = name or path.stem
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for index, record in enumerate(read_records(path)):
+        where = f"{path}: item {index}"
+        if not isinstance(record, dict):
+            raise EvalDataError(f"{where}: expected an object, got {type(record).__name__}")
+        if "id" in record:
+            where += f" (id={record['id']!r})"
+        missing = [f for f in REQUIRED_FIELDS if f not in record or record[f] is None]
+        if missing:
+            raise EvalDataError(f"{where}: missing field(s) {', '.join(missing)}")
+        for field in ("instruction", "output", "input"):
+            if field in record and record[field] is not None and not isinstance(record[field], str):
+                raise EvalDataError(f"{where}: field {field!r} must be a string")
+        item_id = str(record["id"])
+        if item_id in seen:
+            raise EvalDataError(f"{where}: duplicate id")
+        seen.add(item_id)
+        items.append(EvalItem(item_id, record["instruction"], record["output"], record.get("input") or "",
+                              _tool_of(record), name))
+    if not items:
+        raise EvalDataError(f"{path}: no items")
+    return items
+
+
+def select_by_tools(items: Iterable[EvalItem], tools: Sequence[ToolSpec] | None,
+                    keep_no_tool: bool = True) -> list[EvalItem]:
+    """Items whose gt tool is among ``tools`` (None or every catalog tool: all items).
+
+    Items calling no tool are kept when ``keep_no_tool``; items calling a tool outside the catalog
+    are kept only when no restriction applies.
+    """
+    items = list(items)
+    if tools is None or {t.key for t in tools} == set(CATALOG):
+        return items
+    names = {t.name for t in tools}
+    return [it for it in items if it.tool in names or (keep_no_tool and it.tool == NO_TOOL)]
