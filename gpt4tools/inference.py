@@ -162,8 +162,8 @@ class Generator:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
                                   "pad_token_id": self.tokenizer.pad_token_id, "streamer": streamer,
-                                  "stop_strings": list(self.stop), "tokenizer": self.tokenizer,
-                                  "stopping_criteria": StoppingCriteriaList([_Cancelled()])}
+                                  "stopping_criteria": StoppingCriteriaList(
+                                      [_Cancelled(), *([self._stop_criteria()] if self.stop else [])])}
         if self.do_sample:
             kwargs["temperature"] = self.temperature
         errors: list[BaseException] = []
