@@ -48,3 +48,18 @@ def write_dataset(folder: Path, n_train: int = 48, n_val: int = 16, seed: int = 
         paths[key] = folder / f"{key}.json"
         paths[key].write_text(json.dumps(items))
     return paths
+
+
+def train_cfg(tmp_path: Path, *overrides: str, n_train: int = 48, n_val: int = 16):
+    """The train config on the tiny model and small files under ``tmp_path`` (fast, no evaluation)."""
+    from gpt4tools.utils.config import compose
+
+    data = tmp_path / "data"
+    if not (data / "train.json").is_file():
+        write_dataset(data, n_train, n_val)
+    return compose("train", [
+        "model=tiny", "experiment=null", f"data.train_file={data / 'train.json'}",
+        f"data.val_seen_file={data / 'val_seen.json'}", f"data.test_unseen_file={data / 'test_unseen.json'}",
+        f"paths.output_root={tmp_path / 'outputs'}", "eval.enabled=false", "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false", "batching.max_length=1024", *overrides,
+    ], output_dir=str(tmp_path / "run"))
