@@ -14,7 +14,7 @@ from training_helpers import train_cfg
 
 
 def test_trained_adapter_loads_in_plain_peft_and_merges(tmp_path, smollm2_tokenizer):
-    cfg = train_cfg(tmp_path, "trainer.max_steps=2", "logger=null", "training.validate_after=false",
+    cfg = train_cfg(tmp_path, "trainer.max_steps=2", "~logger", "training.validate_after=false",
                     "optimizer.lr=5e-2")
     adapter = tmp_path / "run" / "adapter"
     run(cfg)

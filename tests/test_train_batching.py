@@ -96,3 +96,12 @@ def test_target_only_loss_equals_full_loss_and_packing_matches(tiny_model_cfg, s
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(a, hf, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(packed, a, rtol=1e-4, atol=1e-4)
+
+
+def test_lightning_reaches_set_epoch_through_batch_sampler():
+    from lightning_fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    sampler = LengthGroupedBatchSampler(_lengths(), 4)
+    _set_sampler_epoch(DataLoader(list(range(200)), batch_sampler=sampler), 3)
+    assert sampler.epoch == 3

@@ -69,7 +69,7 @@ def test_nf4_qlora_with_8bit_optimizer_trains(tmp_path, tiny_model_cfg, smollm2_
     load_model(tiny_model_cfg, smollm2_tokenizer).save_pretrained(str(folder))
     smollm2_tokenizer.save_pretrained(str(folder))
     cfg = train_cfg(tmp_path, "model.source=hub", f"model.path={folder}", "quant=nf4", "optimizer.name=adamw_8bit",
-                    "trainer.max_steps=6", "optimizer.lr=2e-2", "logger=null", "training.validate_before=true",
+                    "trainer.max_steps=6", "optimizer.lr=2e-2", "~logger", "training.validate_before=true",
                     "training.gradient_checkpointing=true", "batching.val_max_samples=4")
     import bitsandbytes as bnb
 

@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 import torch
 from safetensors.torch import load_file
 
-from gpt4tools.training.run import run
+from gpt4tools.training.run import build_callbacks, run
 from training_helpers import train_cfg
 
 
@@ -34,8 +34,7 @@ class _Recorder(pl.Callback):
 def _run_with(cfg, callback, monkeypatch):
     import gpt4tools.training.run as run_mod
 
-    original = run_mod.build_callbacks
-    monkeypatch.setattr(run_mod, "build_callbacks", lambda c: [callback, *original(c)])
+    monkeypatch.setattr(run_mod, "build_callbacks", lambda c: [callback, *build_callbacks(c)])
     return run(cfg)
 
 
@@ -62,20 +61,20 @@ def test_train_writes_adapter_checkpoint_and_metrics(tmp_path):
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
-    common = ["trainer.max_epochs=2", "checkpoint.every_n_train_steps=3", "batching.batch_size=3",
-              "lora.lora_dropout=0.1", "optimizer.lr=1e-2", "logger=null", "training.validate_after=false"]
+    common = ["trainer.max_epochs=2", "checkpoint.every_n_train_steps=4", "batching.batch_size=3",
+              "lora.lora_dropout=0.1", "optimizer.lr=1e-2", "~logger", "training.validate_after=false"]
     ref = _Recorder()
-    _run_with(train_cfg(tmp_path / "a", *common, n_train=30), ref, monkeypatch)
+    _run_with(train_cfg(tmp_path / "a", *common, n_train=18), ref, monkeypatch)
 
-    killed = _Recorder(die_at=14)  # mid second epoch (10 batches per epoch); last checkpoint at step 12
-    cfg_b = train_cfg(tmp_path / "b", *common, n_train=30)
+    killed = _Recorder(die_at=10)  # 6 batches per epoch; the last checkpoint (step 8) is mid second epoch
+    cfg_b = train_cfg(tmp_path / "b", *common, n_train=18)
     with pytest.raises(_Killed):
         _run_with(cfg_b, killed, monkeypatch)
     assert not (tmp_path / "b" / "run" / "adapter").exists()
     resumed = _Recorder()
-    _run_with(train_cfg(tmp_path / "b", *common, "ckpt_path=last", n_train=30), resumed, monkeypatch)
+    _run_with(train_cfg(tmp_path / "b", *common, "ckpt_path=last", n_train=18), resumed, monkeypatch)
 
-    assert killed.seen[:12] + resumed.seen == ref.seen  # no batch repeated or skipped
+    assert killed.seen[:8] + resumed.seen == ref.seen  # no batch repeated or skipped
     a = load_file(tmp_path / "a" / "run" / "adapter" / "adapter_model.safetensors")
     b = load_file(tmp_path / "b" / "run" / "adapter" / "adapter_model.safetensors")
     assert a.keys() == b.keys()

@@ -58,7 +58,7 @@ def train_cfg(tmp_path: Path, *overrides: str, n_train: int = 48, n_val: int = 1
     if not (data / "train.json").is_file():
         write_dataset(data, n_train, n_val)
     return compose("train", [
-        "model=tiny", "experiment=null", f"data.train_file={data / 'train.json'}",
+        "model=tiny", "~experiment", f"data.train_file={data / 'train.json'}",
         f"data.val_seen_file={data / 'val_seen.json'}", f"data.test_unseen_file={data / 'test_unseen.json'}",
         f"paths.output_root={tmp_path / 'outputs'}", "eval.enabled=false", "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false", "batching.max_length=1024", *overrides,

@@ -40,7 +40,7 @@ def _setup(opts):
     from gpt4tools.utils.config import compose
 
     torch.set_num_threads(int(opts["threads"]))
-    cfg = compose("train", [f"model={opts['model']}", "eval.enabled=false", "logger=null",
+    cfg = compose("train", [f"model={opts['model']}", "eval.enabled=false", "~logger",
                             f"batching.batch_size={opts['batch_size']}", f"optimizer.lr={opts['lr']}"],
                   output_dir=str(Path(opts["out"]) / "run"))
     items = read_samples(opts["data_file"])[: int(opts["samples"])]

@@ -17,6 +17,16 @@ from gpt4tools.prompt import IGNORE_INDEX
 from gpt4tools.training.samples import TokenizedSample
 
 
+class _EpochForwarder:
+    """Lightning calls ``set_epoch`` on ``batch_sampler.sampler``; this forwards it to the batch sampler."""
+
+    def __init__(self, owner: LengthGroupedBatchSampler) -> None:
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.set_epoch(epoch)
+
+
 class LengthGroupedBatchSampler(Sampler[list[int]]):
     """Seeded, resumable batches of similar-length samples, sharded over ranks.
 
@@ -44,6 +54,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.epoch = 0
         self._skip = 0  # batches of the current epoch already consumed (set on resume)
         self._skip_epoch = -1
+        self.sampler = _EpochForwarder(self)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch."""
@@ -91,7 +102,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         batches = self.epoch_batches(self.epoch)
         skip = self._skip if self._skip_epoch == self.epoch else 0
         self._skip, self._skip_epoch = 0, -1
-        yield from batches[skip:]
+        return iter(batches[skip:])
 
     def __len__(self) -> int:
         return len(self.epoch_batches(self.epoch))

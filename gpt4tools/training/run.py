@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from gpt4tools.training.module import LoRAModule
 
     pl.seed_everything(int(cfg.seed), workers=True)
+    # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
     torch.set_float32_matmul_precision("high")
     out_dir = Path(cfg.paths.output_dir)
     tokenizer = load_tokenizer(cfg.model)
