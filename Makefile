@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(OFFLINE) $(PY) -m gpt4tools.demo
+	$(OFFLINE) $(PY) train.py
 
 test: setup
 	$(OFFLINE) $(PY) -m pytest -q

@@ -4,13 +4,13 @@ import json
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from training_helpers import train_cfg
 from transformers import AutoModelForCausalLM
 
 from gpt4tools.models import load_model
 from gpt4tools.training.export import load_adapter
 from gpt4tools.training.merge import merge_adapter
 from gpt4tools.training.run import run
-from training_helpers import train_cfg
 
 
 def test_trained_adapter_loads_in_plain_peft_and_merges(tmp_path, smollm2_tokenizer):

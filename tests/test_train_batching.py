@@ -73,12 +73,11 @@ def test_packing_rows_and_collation():
 
 def test_target_only_loss_equals_full_loss_and_packing_matches(tiny_model_cfg, smollm2_tokenizer):
     from peft import LoraConfig, get_peft_model
-
-    from gpt4tools.training.module import LoRAModule
-    from gpt4tools.training.samples import tokenize_samples
     from training_helpers import make_items
 
     from gpt4tools.models import load_model
+    from gpt4tools.training.module import LoRAModule
+    from gpt4tools.training.samples import tokenize_samples
 
     model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     samples = tokenize_samples(make_items(3), smollm2_tokenizer, "chatml", 1024)

@@ -3,12 +3,12 @@
 import pytest
 import torch
 from omegaconf import OmegaConf
+from training_helpers import train_cfg
 
 from gpt4tools.training.build import TrainingConfigError
 from gpt4tools.training.run import run
 from gpt4tools.training.samples import DatasetError
 from gpt4tools.utils.config import CONFIG_DIR, compose
-from training_helpers import train_cfg
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 

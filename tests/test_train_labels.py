@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from training_helpers import make_items
 
 from gpt4tools.prompt import CHAT_TEMPLATES, IGNORE_INDEX, get_chat_template
 from gpt4tools.training.samples import DatasetError, read_samples, tokenize_samples
-from training_helpers import make_items
 
 
 @pytest.mark.parametrize("name", sorted(CHAT_TEMPLATES))

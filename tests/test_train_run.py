@@ -7,9 +7,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from safetensors.torch import load_file
+from training_helpers import train_cfg
 
 from gpt4tools.training.run import build_callbacks, run
-from training_helpers import train_cfg
 
 
 class _Killed(RuntimeError):
