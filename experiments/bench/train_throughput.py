@@ -23,6 +23,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+import gpt4tools  # noqa: F401  (library work-arounds before torch-based imports, also in the child processes)
+
 DEFAULTS = {"samples": 24, "batch_size": 4, "baseline_max_length": 2048, "data_file": None, "model": "smollm2_135m",
             "threads": 2, "lr": 1e-3}
 
@@ -34,7 +36,6 @@ def _peak_rss_mb() -> float:
 def _setup(opts):
     import torch
 
-    import gpt4tools  # noqa: F401
     from gpt4tools.models import load_tokenizer
     from gpt4tools.training.samples import read_samples
     from gpt4tools.utils.config import compose
@@ -118,7 +119,13 @@ def _child(target, opts):
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(opts, queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Exception:  # noqa: BLE001 - queue.Empty: check the child is still alive
+            if not proc.is_alive():
+                raise RuntimeError(f"{target.__name__} failed (exit code {proc.exitcode}); see its traceback above") from None
     proc.join()
     return result
 
