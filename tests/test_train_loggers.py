@@ -1,7 +1,8 @@
 """W&B goes offline without a key (never blocking); tensorboard/csv/wandb log the same metric names."""
 
-from gpt4tools.training.run import configure_wandb_mode, run
 from training_helpers import train_cfg
+
+from gpt4tools.training.run import configure_wandb_mode, run
 
 
 def test_wandb_offline_without_key_online_with_key(monkeypatch, tmp_path):

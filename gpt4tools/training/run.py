@@ -173,7 +173,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:
             summary["adapter_dir"] = str(save_adapter(model, cfg, tokenizer, out_dir / "adapter"))
     if trainer.is_global_zero and cfg.get("eval") and cfg.eval.get("enabled", False):
-        summary["eval"] = _evaluate(cfg, Path(summary["adapter_dir"]))
+        summary["eval"] = _evaluate(cfg, Path(summary["adapter_dir"]), files)
     return summary
 
 
@@ -181,12 +181,25 @@ def _val_loss(results: list[dict[str, float]]) -> float:
     return float(results[0]["val/loss"]) if results and "val/loss" in results[0] else float("nan")
 
 
-def _evaluate(cfg: DictConfig, adapter_dir: Path) -> Any:
-    """Hook for the evaluation stage: tuned adapter vs zero-shot base (provided by gpt4tools.evaluation)."""
+def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any:
+    """Evaluation stage after training: the tuned adapter vs the zero-shot base (``gpt4tools.evaluation``).
+
+    Uses ``gpt4tools.evaluation.run.evaluate_after_training(cfg, adapter_dir)`` when the evaluation package
+    provides it; otherwise composes ``conf/evaluate.yaml`` for this adapter, model and dataset (plus
+    ``eval.overrides``, e.g. ``zero_shot=true limit=20``) and runs it into ``<run>/eval``.
+    """
     try:
-        from gpt4tools.evaluation.run import evaluate_after_training
+        from gpt4tools.evaluation import run as eval_run
     except ImportError:
         log.warning("evaluation after training is enabled but gpt4tools.evaluation is not available; "
-                    "adapter saved to %s (evaluate it with evaluate.py)", adapter_dir)
+                    "adapter saved to %s (evaluate it with evaluate.py adapter=%s)", adapter_dir, adapter_dir)
         return None
-    return evaluate_after_training(cfg, adapter_dir)
+    hook = getattr(eval_run, "evaluate_after_training", None)
+    if hook is not None:
+        return hook(cfg, adapter_dir)
+    from gpt4tools.utils.config import compose
+
+    out = Path(cfg.paths.output_dir) / "eval"
+    overrides = [f"model={cfg.model.name}", f"adapter={adapter_dir}",
+                 *[f"data.{k}_file={v}" for k, v in files.items()], *list(cfg.eval.get("overrides") or [])]
+    return eval_run.run(compose("evaluate", overrides, output_dir=str(out)))
