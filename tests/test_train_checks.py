@@ -81,3 +81,18 @@ def test_nf4_qlora_with_8bit_optimizer_trains(tmp_path, tiny_model_cfg, smollm2_
     summary = run(cfg)
     assert summary["val_loss"] < summary["val_loss_before"]  # QLoRA learned something
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_slurm_launcher_config():
+    cfg = compose("train", ["hydra/launcher=slurm", "trainer=multinode", "trainer.num_nodes=4"],
+                  return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.nodes == 4
+
+
+@pytest.mark.parametrize("trainer", ["ddp", "fsdp"])
+def test_strategy_nodes_instantiate(trainer):
+    from hydra.utils import instantiate
+
+    strategy = instantiate(compose("train", [f"trainer={trainer}"]).trainer.strategy)
+    assert type(strategy).__name__ == {"ddp": "DDPStrategy", "fsdp": "FSDPStrategy"}[trainer]
