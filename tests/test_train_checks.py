@@ -62,13 +62,14 @@ def test_unknown_quant_mode(tmp_path):
         run(train_cfg(tmp_path, "quant=int3"))
 
 
-def test_nf4_qlora_with_8bit_optimizer_trains(tmp_path, tiny_model_cfg, smollm2_tokenizer):
+@pytest.mark.parametrize(("quant", "layer"), [("nf4", "Linear4bit"), ("int8", "Linear8bitLt")])
+def test_kbit_lora_with_8bit_optimizer_trains(quant, layer, tmp_path, tiny_model_cfg, smollm2_tokenizer):
     from gpt4tools.models import load_model
 
     folder = tmp_path / "tiny_hf"
     load_model(tiny_model_cfg, smollm2_tokenizer).save_pretrained(str(folder))
     smollm2_tokenizer.save_pretrained(str(folder))
-    cfg = train_cfg(tmp_path, "model.source=hub", f"model.path={folder}", "quant=nf4", "optimizer.name=adamw_8bit",
+    cfg = train_cfg(tmp_path, "model.source=hub", f"model.path={folder}", f"quant={quant}", "optimizer.name=adamw_8bit",
                     "trainer.max_steps=6", "optimizer.lr=2e-2", "~logger", "training.validate_before=true",
                     "training.gradient_checkpointing=true", "batching.val_max_samples=4")
     import bitsandbytes as bnb
@@ -76,7 +77,7 @@ def test_nf4_qlora_with_8bit_optimizer_trains(tmp_path, tiny_model_cfg, smollm2_
     from gpt4tools.training.build import build_lora_model
 
     built = build_lora_model(cfg, smollm2_tokenizer)
-    assert sum(isinstance(m, bnb.nn.Linear4bit) for m in built.modules()) >= 8  # the base really is nf4
+    assert sum(isinstance(m, getattr(bnb.nn, layer)) for m in built.modules()) >= 8  # the base really is k-bit
     assert all(p.dtype == torch.float32 for p in built.parameters() if p.requires_grad)
     summary = run(cfg)
     assert summary["val_loss"] < summary["val_loss_before"]  # QLoRA learned something
