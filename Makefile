@@ -29,7 +29,7 @@ browser:
 		|| echo "chromium could not be installed: the web UI browser test will be skipped"
 
 demo: setup
-	$(OFFLINE) $(PY) -m gpt4tools.demo
+	$(OFFLINE) $(PY) train.py
 
 test: setup browser
 	$(OFFLINE) $(PY) -m pytest -q

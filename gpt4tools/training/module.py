@@ -1,0 +1,164 @@
+"""The LightningModule: a peft-wrapped causal LM trained on assistant targets only.
+
+The fast path (``target_only_logits``) runs the decoder body for hidden states and applies the
+LM head and the cross-entropy only at positions whose next token is a target: in GPT4Tools data
+~35 of ~770 tokens carry loss, and the vocabulary projection plus a 49K-class softmax at every
+position would otherwise dominate a small model's step. The loss is identical to the full one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from gpt4tools.prompt import IGNORE_INDEX
+from gpt4tools.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def _split_body_head(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """(decoder body, LM head) of a (peft-wrapped) causal LM, or None when it has no such split."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None  # the head is not a plain projection; use the model's own forward
+    get_decoder = getattr(base, "get_decoder", None)
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    body = get_decoder() if callable(get_decoder) else None
+    if body is None or head is None or body is base:
+        return None
+    return body, head
+
+
+class LoRAModule(pl.LightningModule):
+    """Trains the LoRA weights of ``model`` (a peft model); checkpoints hold only trainable weights.
+
+    Args:
+        model: the peft-wrapped causal LM.
+        optimizer: ``{name: adamw|adamw_8bit|paged_adamw_8bit, lr, weight_decay, betas, eps}``.
+        scheduler: ``{name: cosine|linear|constant, warmup_ratio, warmup_steps}``.
+        target_only_logits: compute the LM head and loss only at target positions.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any],
+                 target_only_logits: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_cfg = dict(optimizer)
+        self.scheduler_cfg = dict(scheduler)
+        self.strict_loading = False  # checkpoints carry only the trainable weights
+        self._split = _split_body_head(model) if target_only_logits else None
+        if target_only_logits and self._split is None:
+            log.warning("target_only_logits: %s has no plain body/head split; using the full forward",
+                        type(model).__name__)
+        self._t0: float | None = None
+        self._pending_rng: dict[str, Any] | None = None
+        self.throughput = {"tokens": 0, "nonpad_tokens": 0, "samples": 0, "seconds": 0.0}
+
+    # ----------------------------------------------------------------------------------- loss
+    def loss_and_count(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """Mean cross-entropy over target tokens of the batch, and the number of target tokens."""
+        labels = batch["labels"]
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+        targets = labels[:, 1:]
+        keep = targets != IGNORE_INDEX
+        count = int(keep.sum())
+        if self._split is None:
+            logits = self.model(**inputs, use_cache=False).logits[:, :-1]
+            return F.cross_entropy(logits[keep].float(), targets[keep]), count
+        body, head = self._split
+        hidden = body(**inputs, use_cache=False).last_hidden_state[:, :-1]
+        logits = head(hidden[keep]).float()
+        return F.cross_entropy(logits, targets[keep]), count
+
+    # ------------------------------------------------------------------------------- steps
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._t0 = time.perf_counter()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, count = self.loss_and_count(batch)
+        self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=max(count, 1))
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        if self._t0 is None:
+            return
+        seconds = max(time.perf_counter() - self._t0, 1e-9)
+        tokens = int(batch["input_ids"].numel())
+        nonpad = int(batch["attention_mask"].sum()) if "attention_mask" in batch else tokens
+        samples = int(batch["num_samples"]) if "num_samples" in batch else int(batch["input_ids"].shape[0])
+        for key, value in (("tokens", tokens), ("nonpad_tokens", nonpad), ("samples", samples), ("seconds", seconds)):
+            self.throughput[key] += value
+        self.log_dict({"train/tokens_per_s": tokens / seconds, "train/nonpad_tokens_per_s": nonpad / seconds,
+                       "train/samples_per_s": samples / seconds}, on_step=True, batch_size=samples)
+        optimizers = self.optimizers(use_pl_optimizer=False)
+        lr = (optimizers[0] if isinstance(optimizers, list) else optimizers).param_groups[0]["lr"]
+        self.log("train/lr", lr, on_step=True, prog_bar=True, batch_size=samples)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, count = self.loss_and_count(batch)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=max(count, 1))
+        return loss
+
+    # ------------------------------------------------------------------------- optimizers
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = self.optimizer_cfg
+        name = str(opt.get("name", "adamw"))
+        kwargs = {"lr": float(opt["lr"]), "weight_decay": float(opt.get("weight_decay", 0.0)),
+                  "betas": tuple(opt.get("betas", (0.9, 0.999))), "eps": float(opt.get("eps", 1e-8))}
+        if name == "adamw":
+            optimizer = torch.optim.AdamW(params, **kwargs)
+        elif name in ("adamw_8bit", "paged_adamw_8bit"):
+            import bitsandbytes as bnb
+
+            cls = bnb.optim.AdamW8bit if name == "adamw_8bit" else bnb.optim.PagedAdamW8bit
+            optimizer = cls(params, **kwargs)
+        else:
+            raise ValueError(f"optimizer.name={name!r}: choose adamw, adamw_8bit or paged_adamw_8bit")
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._scheduler(optimizer), "interval": "step"}}
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer):
+        from transformers import get_scheduler
+
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        sched = self.scheduler_cfg
+        warmup = sched.get("warmup_steps")
+        warmup = int(warmup) if warmup is not None else int(round(float(sched.get("warmup_ratio", 0.0)) * total))
+        name = str(sched.get("name", "cosine"))
+        log.info("scheduler %s: %d optimizer steps, %d warmup", name, total, warmup)
+        if name not in ("cosine", "linear", "constant_with_warmup", "constant"):
+            raise ValueError(f"scheduler.name={name!r}: choose cosine, linear, constant_with_warmup or constant")
+        return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+
+    # ------------------------------------------------------------------------ checkpoints
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The trainable (LoRA) weights under their LightningModule names."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in self.state_dict().items() if k in names}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in names}
+        checkpoint["rng"] = {"torch": torch.get_rng_state(),
+                             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        missing = names - set(checkpoint.get("state_dict", {}))
+        if missing:
+            raise KeyError(f"checkpoint lacks {len(missing)} trainable weights, e.g. {sorted(missing)[:3]}; "
+                           "was it written for another model or LoRA config?")
+        self._pending_rng = checkpoint.get("rng")
+
+    def on_train_start(self) -> None:
+        if self._pending_rng:  # dropout masks continue exactly where the interrupted run stopped
+            torch.set_rng_state(self._pending_rng["torch"])
+            if self._pending_rng.get("cuda") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(self._pending_rng["cuda"])
+            self._pending_rng = None

@@ -1,0 +1,205 @@
+"""``train.py``'s job: data -> LoRA model -> Lightning fit -> ``adapter/`` -> (evaluation).
+
+    python train.py                                   # the embedded default (SmolLM2-135M + LoRA, CPU)
+    python train.py experiment=gpt4tools_vicuna13b trainer=deepspeed_zero2
+    python train.py ckpt_path=last hydra.run.dir=outputs/train/<run>   # exact resume of an interrupted run
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from gpt4tools.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def configure_wandb_mode() -> str:
+    """Online when an API key is configured, offline otherwise (never waits on the network for a login)."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    has_key = bool(os.environ.get("WANDB_API_KEY"))
+    netrc = Path.home() / ".netrc"
+    if not has_key and netrc.is_file():
+        has_key = "api.wandb.ai" in netrc.read_text(errors="ignore")
+    mode = "online" if has_key else "offline"
+    os.environ["WANDB_MODE"] = mode
+    os.environ.setdefault("WANDB_INIT_TIMEOUT", "60")
+    if mode == "offline":
+        log.info("wandb: no API key configured, logging offline (sync later with `wandb sync`)")
+    return mode
+
+
+def data_files(cfg: DictConfig) -> dict[str, Path]:
+    """Train/val files: those named in ``cfg.data`` when they exist, else built by the data pipeline."""
+    named = {"train": cfg.data.get("train_file"), "val_seen": cfg.data.get("val_seen_file"),
+             "test_unseen": cfg.data.get("test_unseen_file")}
+    if named["train"] and Path(named["train"]).is_file():
+        return {k: Path(v) for k, v in named.items() if v}
+    try:
+        from gpt4tools.data import ensure_dataset
+    except ImportError as err:
+        raise FileNotFoundError(
+            f"training data {named['train']} not found and the data pipeline is unavailable ({err}); "
+            "pass data.train_file=/path/train.json data.val_seen_file=/path/val.json") from None
+    return {k: Path(v) for k, v in ensure_dataset(cfg).items()}
+
+
+def build_datamodule(cfg: DictConfig, tokenizer, files: dict[str, Path]):
+    """The datamodule of ``cfg.batching`` over ``files``."""
+    from gpt4tools.training.datamodule import GPT4ToolsDataModule
+
+    b = cfg.batching
+    return GPT4ToolsDataModule(
+        files["train"], files.get("val_seen"), tokenizer, cfg.model.chat_template, int(b.max_length),
+        batch_size=int(b.batch_size), eval_batch_size=int(b.eval_batch_size), max_tokens=b.get("max_tokens"),
+        packing=bool(b.packing), group_factor=int(b.group_factor), max_train_samples=b.get("max_train_samples"),
+        val_max_samples=b.get("val_max_samples"), seed=int(cfg.seed), num_workers=int(b.num_workers))
+
+
+def build_loggers(cfg: DictConfig) -> list:
+    """Instantiate every logger under ``cfg.logger`` and give each the resolved config."""
+    from hydra.utils import instantiate
+
+    if not cfg.get("logger"):
+        return []
+    if any("Wandb" in str(node.get("_target_", "")) for node in cfg.logger.values()):
+        configure_wandb_mode()
+    loggers = [instantiate(node) for node in cfg.logger.values() if node is not None]
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for lg in loggers:
+        lg.log_hyperparams(resolved)
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    """Checkpointing (last + every N optimizer steps) into ``<run>/checkpoints``."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    ck = cfg.get("checkpoint", {}) or {}
+    return [ModelCheckpoint(dirpath=str(Path(cfg.paths.output_dir) / "checkpoints"), filename="step{step:06d}",
+                            every_n_train_steps=ck.get("every_n_train_steps"), save_last=True,
+                            save_top_k=int(ck.get("save_top_k", 1)), auto_insert_metric_name=False)]
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path``: None, a file, or ``last`` (this run's folder, else the newest interrupted run's)."""
+    value = cfg.get("ckpt_path")
+    if not value:
+        return None
+    if value != "last":
+        if not Path(value).is_file():
+            raise FileNotFoundError(f"ckpt_path={value}: no such checkpoint file")
+        return str(value)
+    here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if here.is_file():
+        return str(here)
+    candidates = sorted(Path(cfg.paths.output_root).glob(f"{cfg.task_name}/*/checkpoints/last.ckpt"),
+                        key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        log.warning("ckpt_path=last: no checkpoint found under %s; starting fresh", cfg.paths.output_root)
+        return None
+    log.info("ckpt_path=last: resuming from %s", candidates[-1])
+    return str(candidates[-1])
+
+
+def _gathered(trainer: pl.Trainer):
+    """A context in which sharded (FSDP / DeepSpeed ZeRO-3) LoRA weights are whole on rank 0."""
+    strategy = type(trainer.strategy).__name__
+    if strategy.startswith("FSDP"):
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        return FSDP.summon_full_params(trainer.strategy.model, writeback=False, rank0_only=True)
+    if strategy.startswith("DeepSpeed") and getattr(trainer.strategy, "zero_stage_3", False):
+        import deepspeed
+
+        params = [p for p in trainer.lightning_module.parameters() if p.requires_grad]
+        return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+    return nullcontext()
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train LoRA adapters as ``cfg`` says; returns a summary (adapter folder, val loss, throughput)."""
+    import torch
+
+    from gpt4tools.models import load_tokenizer
+    from gpt4tools.training.build import build_lora_model
+    from gpt4tools.training.export import save_adapter
+    from gpt4tools.training.module import LoRAModule
+
+    pl.seed_everything(int(cfg.seed), workers=True)
+    # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+    torch.set_float32_matmul_precision("high")
+    out_dir = Path(cfg.paths.output_dir)
+    tokenizer = load_tokenizer(cfg.model)
+    files = data_files(cfg)
+    datamodule = build_datamodule(cfg, tokenizer, files)
+    datamodule.setup("fit")  # bad data fails here, before any weight is loaded
+    model = build_lora_model(cfg, tokenizer)
+    module = LoRAModule(model, OmegaConf.to_container(cfg.optimizer, resolve=True),
+                        OmegaConf.to_container(cfg.scheduler, resolve=True),
+                        target_only_logits=bool(cfg.training.target_only_logits))
+
+    from hydra.utils import instantiate
+
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg) or False)
+    if trainer.is_global_zero:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, out_dir / "resolved_config.yaml", resolve=True)
+    ckpt_path = resolve_ckpt_path(cfg)
+    summary: dict[str, Any] = {"output_dir": str(out_dir)}
+    if cfg.training.get("validate_before") and ckpt_path is None and datamodule.val_samples:
+        summary["val_loss_before"] = _val_loss(trainer.validate(module, datamodule=datamodule, verbose=False))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    tp = module.throughput
+    if tp["seconds"]:
+        summary.update(samples_per_s=tp["samples"] / tp["seconds"], tokens_per_s=tp["tokens"] / tp["seconds"],
+                       nonpad_tokens_per_s=tp["nonpad_tokens"] / tp["seconds"], samples_seen=tp["samples"])
+        log.info("trained on %d samples: %.2f samples/s, %.0f tokens/s (%.0f non-pad)", tp["samples"],
+                 summary["samples_per_s"], summary["tokens_per_s"], summary["nonpad_tokens_per_s"])
+    if datamodule.val_samples and cfg.training.get("validate_after", True):
+        summary["val_loss"] = _val_loss(trainer.validate(module, datamodule=datamodule, verbose=False))
+        log.info("val/loss: %s -> %.4f", f"{summary['val_loss_before']:.4f}" if "val_loss_before" in summary
+                 else "?", summary["val_loss"])
+    with _gathered(trainer):
+        if trainer.is_global_zero:
+            summary["adapter_dir"] = str(save_adapter(model, cfg, tokenizer, out_dir / "adapter"))
+    if trainer.is_global_zero and cfg.get("eval") and cfg.eval.get("enabled", False):
+        summary["eval"] = _evaluate(cfg, Path(summary["adapter_dir"]), files)
+    return summary
+
+
+def _val_loss(results: list[dict[str, float]]) -> float:
+    return float(results[0]["val/loss"]) if results and "val/loss" in results[0] else float("nan")
+
+
+def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any:
+    """Evaluation stage after training: the tuned adapter vs the zero-shot base (``gpt4tools.evaluation``).
+
+    Uses ``gpt4tools.evaluation.run.evaluate_after_training(cfg, adapter_dir)`` when the evaluation package
+    provides it; otherwise composes ``conf/evaluate.yaml`` for this adapter, model and dataset (plus
+    ``eval.overrides``, e.g. ``zero_shot=true limit=20``) and runs it into ``<run>/eval``.
+    """
+    try:
+        from gpt4tools.evaluation import run as eval_run
+    except ImportError:
+        log.warning("evaluation after training is enabled but gpt4tools.evaluation is not available; "
+                    "adapter saved to %s (evaluate it with evaluate.py adapter=%s)", adapter_dir, adapter_dir)
+        return None
+    hook = getattr(eval_run, "evaluate_after_training", None)
+    if hook is not None:
+        return hook(cfg, adapter_dir)
+    from gpt4tools.utils.config import compose
+
+    out = Path(cfg.paths.output_dir) / "eval"
+    overrides = [f"model={cfg.model.name}", f"adapter={adapter_dir}",
+                 *[f"data.{k}_file={v}" for k, v in files.items()], *list(cfg.eval.get("overrides") or [])]
+    return eval_run.run(compose("evaluate", overrides, output_dir=str(out)))

@@ -1,0 +1,99 @@
+"""Clear errors before training; every experiment preset composes; quantized (nf4) LoRA and the 8-bit optimizer."""
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from training_helpers import train_cfg
+
+from gpt4tools.training.build import TrainingConfigError
+from gpt4tools.training.run import run
+from gpt4tools.training.samples import DatasetError
+from gpt4tools.utils.config import CONFIG_DIR, compose
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes(name, tmp_path):
+    cfg = compose("train", [f"experiment={name}"], output_dir=str(tmp_path))
+    OmegaConf.resolve(cfg)
+    assert cfg.optimizer.lr > 0 and cfg.batching.batch_size >= 1 and cfg.lora.r >= 1
+
+
+def test_paper_recipe():
+    cfg = compose("train", ["experiment=gpt4tools_vicuna13b"])
+    lora = OmegaConf.to_container(cfg.lora, resolve=True)
+    assert (lora["r"], lora["lora_alpha"], lora["lora_dropout"]) == (16, 16, 0.05)
+    assert lora["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert cfg.optimizer.lr == 3e-4 and cfg.trainer.max_epochs == 6 and cfg.batching.max_length == 2048
+    global_batch = cfg.batching.batch_size * cfg.trainer.accumulate_grad_batches * cfg.trainer.devices * cfg.trainer.num_nodes
+    assert global_batch == 512
+
+
+def test_cpu_default_is_the_default():
+    cfg = compose("train")
+    assert cfg.model.name == "smollm2_135m" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.max_time is not None
+
+
+def test_unknown_target_module_fails_before_training(tmp_path):
+    with pytest.raises(TrainingConfigError, match=r"\['qkv_fused'\] not found .* q_proj"):
+        run(train_cfg(tmp_path, "lora.target_modules=[q_proj,qkv_fused]"))
+
+
+def test_length_beyond_model_fails_before_training(tmp_path):
+    with pytest.raises(TrainingConfigError, match="beyond model tiny's limit of 2048"):
+        run(train_cfg(tmp_path, "batching.max_length=4096"))
+
+
+def test_dataset_without_targets_fails_before_training(tmp_path):
+    import json
+
+    cfg = train_cfg(tmp_path)
+    items = json.loads(open(cfg.data.train_file).read())
+    items[5]["output"] = ""
+    open(cfg.data.train_file, "w").write(json.dumps(items))
+    with pytest.raises(DatasetError, match=r"train\.json: item 5"):
+        run(cfg)
+
+
+def test_unknown_quant_mode(tmp_path):
+    with pytest.raises(TrainingConfigError, match="quant='int3'"):
+        run(train_cfg(tmp_path, "quant=int3"))
+
+
+@pytest.mark.parametrize(("quant", "layer"), [("nf4", "Linear4bit"), ("int8", "Linear8bitLt")])
+def test_kbit_lora_with_8bit_optimizer_trains(quant, layer, tmp_path, tiny_model_cfg, smollm2_tokenizer):
+    from gpt4tools.models import load_model
+
+    folder = tmp_path / "tiny_hf"
+    load_model(tiny_model_cfg, smollm2_tokenizer).save_pretrained(str(folder))
+    smollm2_tokenizer.save_pretrained(str(folder))
+    cfg = train_cfg(tmp_path, "model.source=hub", f"model.path={folder}", f"quant={quant}", "optimizer.name=adamw_8bit",
+                    "trainer.max_steps=6", "optimizer.lr=2e-2", "~logger", "training.validate_before=true",
+                    "training.gradient_checkpointing=true", "batching.val_max_samples=4")
+    import bitsandbytes as bnb
+
+    from gpt4tools.training.build import build_lora_model
+
+    built = build_lora_model(cfg, smollm2_tokenizer)
+    assert sum(isinstance(m, getattr(bnb.nn, layer)) for m in built.modules()) >= 8  # the base really is k-bit
+    assert all(p.dtype == torch.float32 for p in built.parameters() if p.requires_grad)
+    summary = run(cfg)
+    assert summary["val_loss"] < summary["val_loss_before"]  # QLoRA learned something
+    assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_slurm_launcher_config():
+    cfg = compose("train", ["hydra/launcher=slurm", "trainer=multinode", "trainer.num_nodes=4"],
+                  return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.nodes == 4
+
+
+@pytest.mark.parametrize("trainer", ["ddp", "fsdp"])
+def test_strategy_nodes_instantiate(trainer):
+    from hydra.utils import instantiate
+
+    strategy = instantiate(compose("train", [f"trainer={trainer}"]).trainer.strategy)
+    assert type(strategy).__name__ == {"ddp": "DDPStrategy", "fsdp": "FSDPStrategy"}[trainer]
