@@ -14,8 +14,9 @@ for _var, _val in {
 }.items():
     os.environ.setdefault(_var, _val)
 
-import gpt4tools  # noqa: E402,F401  (torchvision fallback before anything imports it)
 import pytest  # noqa: E402
+
+import gpt4tools  # noqa: E402,F401  (torchvision fallback before anything imports it)
 
 
 @pytest.fixture(scope="session")
