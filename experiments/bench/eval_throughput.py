@@ -1,6 +1,6 @@
 """Evaluation throughput: our evaluator vs the original procedure, same model and eval set, one run.
 
-    python experiments/bench/eval_throughput.py --limit 4            # SmolLM2-135M-Instruct, CPU
+    python experiments/bench/eval_throughput.py --limit 4            # SmolLM2-135M-Instruct (+ newest adapter), CPU
     python experiments/bench/eval_throughput.py --model tiny --limit 4  # seconds, for a smoke test
 
 Ours: the evaluator's path (``generate_predictions`` + ``score_and_report``) - batches of similar
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from gpt4tools.agent.build import find_latest_adapter
 from gpt4tools.evaluation.api import make_generator, score_and_report
 from gpt4tools.evaluation.compat import score_compat
 from gpt4tools.evaluation.generate import generate_predictions
@@ -58,6 +59,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128, help="ours (a step is ~35 tokens)")
     parser.add_argument("--baseline-max-new-tokens", type=int, default=512)
+    parser.add_argument("--adapter", default="auto",
+                        help="a LoRA adapter folder; 'auto' = the newest outputs/train/*/adapter (what the original "
+                             "procedure evaluates: the tuned model), 'none' = the base model")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -65,7 +69,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     cfg = compose("evaluate", [f"model={args.model}"])
-    model, tokenizer = load_for_inference(cfg.model)
+    adapter = None if args.adapter == "none" else (
+        find_latest_adapter(ROOT / "outputs") if args.adapter == "auto" else Path(args.adapter))
+    model, tokenizer = load_for_inference(cfg.model, adapter=adapter)
     items = load_eval_set(args.eval_set)[: args.limit]
     gen = make_generator(model, tokenizer, cfg.model.chat_template,
                          {"max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size})
@@ -108,7 +114,7 @@ def main() -> None:
     sr = {name: sum(score_compat(it.output, preds[it.id].strip()).success for it in items) / len(items)
           for name, preds in (("ours", ours), ("baseline", base))}
     n = len(items)
-    print(f"model={args.model} items={n} threads={torch.get_num_threads()} eval_set={Path(args.eval_set).name}")
+    print(f"model={args.model} adapter={adapter or 'none (base model)'} items={n} threads={torch.get_num_threads()} eval_set={Path(args.eval_set).name}")
     print(f"ours:     {n / t_ours:.3f} samples/s ({t_ours:.1f} s; batch {args.batch_size}, stop at Observation, "
           f"max_new_tokens {args.max_new_tokens}; incl. writing and both scorers)  compat SR {100 * sr['ours']:.1f}")
     print(f"baseline: {n / t_base:.3f} samples/s ({t_base:.1f} s; batch 1, no stop, max_new_tokens "
