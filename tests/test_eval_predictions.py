@@ -56,5 +56,5 @@ def test_eval_file_errors_name_file_and_item(tmp_path):
     with pytest.raises(EvalDataError, match="field 'output' must be a string"):
         load_eval_set(f)
     f.write_text('{"id": 1,\n')
-    with pytest.raises(EvalDataError, match="line 1 is not JSON"):
+    with pytest.raises(EvalDataError, match="line 1 is not valid JSON"):
         load_eval_set(f)

@@ -23,7 +23,8 @@ class DataFormatError(ValueError):
     """A data file that does not have the expected form; the message names the file and the item."""
 
 
-def _read_json_or_jsonl(path: Path) -> Any:
+def read_json_records(path: Path) -> Any:
+    """The parsed content of a JSON file, or the list of records of a JSONL file (errors name file and line)."""
     if not path.is_file():
         raise DataFormatError(f"{path}: file not found")
     text = path.read_text(encoding="utf-8")
@@ -66,7 +67,7 @@ def load_samples(path: str | os.PathLike, require_id: bool = False) -> list[dict
         DataFormatError: naming the file, the item index and the field of the first problem.
     """
     path = Path(path)
-    items = _list_of_dicts(path, _read_json_or_jsonl(path), "sample")
+    items = _list_of_dicts(path, read_json_records(path), "sample")
     if not items:
         raise DataFormatError(f"{path}: no samples")
     ids: set = set()
@@ -105,7 +106,7 @@ def load_captions(path: str | os.PathLike) -> list[dict]:
         DataFormatError: naming the file and the item of the first malformed caption.
     """
     path = Path(path)
-    items = _list_of_dicts(path, _read_json_or_jsonl(path), "caption")
+    items = _list_of_dicts(path, read_json_records(path), "caption")
     out = []
     for i, item in enumerate(items):
         caption = item.get("caption")
@@ -144,7 +145,7 @@ def load_alpaca(path: str | os.PathLike) -> list[dict]:
         DataFormatError: naming the file, the item and the field of the first problem.
     """
     path = Path(path)
-    items = _list_of_dicts(path, _read_json_or_jsonl(path), "alpaca")
+    items = _list_of_dicts(path, read_json_records(path), "alpaca")
     for i, item in enumerate(items):
         for key in ("instruction", "output"):
             if not isinstance(item.get(key), str) or not item[key].strip():

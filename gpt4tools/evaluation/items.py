@@ -8,19 +8,19 @@ unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gpt4tools.catalog import CATALOG, ToolSpec, get_tool
+from gpt4tools.data.io import DataFormatError, read_json_records
 from gpt4tools.evaluation.compat import ACTION_RE, is_tool_output
 from gpt4tools.evaluation.scores import NO_TOOL
 
 REQUIRED_FIELDS = ("id", "instruction", "output")
 
 
-class EvalDataError(ValueError):
+class EvalDataError(DataFormatError):
     """An eval or predictions file that cannot be used; the message names the file and the item."""
 
 
@@ -38,23 +38,10 @@ class EvalItem:
 
 def read_records(path: str | Path) -> list:
     """Records of a JSON list or JSONL file (errors name the file and the line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise EvalDataError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        records = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise EvalDataError(f"{path}: line {n} is not JSON ({err.msg})") from None
-        return records
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise EvalDataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        data = read_json_records(Path(path))
+    except DataFormatError as err:
+        raise EvalDataError(str(err)) from None
     if not isinstance(data, list):
         raise EvalDataError(f"{path}: expected a JSON list of items, got {type(data).__name__}")
     return data
