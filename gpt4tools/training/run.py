@@ -190,9 +190,9 @@ def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any
     """
     try:
         from gpt4tools.evaluation import run as eval_run
-    except ImportError:
-        log.warning("evaluation after training is enabled but gpt4tools.evaluation is not available; "
-                    "adapter saved to %s (evaluate it with evaluate.py adapter=%s)", adapter_dir, adapter_dir)
+    except ImportError as err:
+        log.warning("evaluation after training is enabled but gpt4tools.evaluation cannot be imported (%s); "
+                    "adapter saved to %s (evaluate it with evaluate.py adapter=%s)", err, adapter_dir, adapter_dir)
         return None
     hook = getattr(eval_run, "evaluate_after_training", None)
     if hook is not None:
