@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpt4tools.data.io import DataFormatError, _list_of_dicts, _read_json_or_jsonl
+from gpt4tools.data.io import DataFormatError, _list_of_dicts, read_json_records
 from gpt4tools.data.teachers.base import Teacher, TeacherRequest
 
 
@@ -24,7 +24,7 @@ class ReplayTeacher(Teacher):
         self.replies: dict[str, str] = {}
         self.paths = [Path(p) for p in paths]
         for path in self.paths:
-            for i, item in enumerate(_list_of_dicts(path, _read_json_or_jsonl(path), "reply")):
+            for i, item in enumerate(_list_of_dicts(path, read_json_records(path), "reply")):
                 reply = item.get("reply", item.get("instructions"))
                 ident = item.get("image_id", item.get("id", item.get("file_name")))
                 if not isinstance(reply, str) or ident is None:
