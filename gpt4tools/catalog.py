@@ -7,6 +7,7 @@ official data files and released adapters line up with prompts built here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -240,8 +241,6 @@ def parse_action_input(spec: ToolSpec, text: str) -> list[str]:
     Raises:
         ArgumentError: when the input cannot hold the schema's arguments.
     """
-    import re
-
     text = text.strip().strip('"').strip()
     kinds = list(spec.args)
     if not kinds:
