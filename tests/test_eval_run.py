@@ -51,17 +51,45 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Generator, "generate_batch", flaky)
     with pytest.raises(KeyboardInterrupt):
-        run(_cfg(tmp_path))
+        run(_cfg(tmp_path, "generation.engine=hf"))
     done = _lines(tmp_path / "predictions.jsonl")
     assert len(done) == 5  # two batches (3 + 2) of the first set survived
     with open(tmp_path / "predictions.jsonl", "a") as f:
         f.write('{"id": "half-writ')  # a line cut by the interruption
     calls["n"] = -100
-    report = run(_cfg(tmp_path))
+    report = run(_cfg(tmp_path, "generation.engine=hf"))
     after = _lines(tmp_path / "predictions.jsonl")
     assert len(after) == 10 and after[:5] == done
     assert calls["n"] == -100 + 2  # only the second set's two batches ran
     assert report["sets"]["mini_test_unseen"]["compat"]["overall"]["n"] == 5
+
+
+def test_interrupted_continuous_batch_run_resumes(tmp_path, monkeypatch):
+    """The ragged engine persists each item as it ends; a rerun generates only the rest."""
+    from gpt4tools.evaluation.run import run
+    from gpt4tools.inference import Generator
+
+    real = Generator._iter_ragged
+    seen = {"n": 0, "prompts": []}
+
+    def flaky(self, prompts):
+        seen["prompts"].append(len(prompts))
+        for item in real(self, prompts):
+            seen["n"] += 1
+            if seen["n"] == 4:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(Generator, "_iter_ragged", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tmp_path))
+    done = _lines(tmp_path / "predictions.jsonl")
+    assert len(done) == 3
+    seen["n"], seen["prompts"] = -100, []
+    run(_cfg(tmp_path))
+    after = _lines(tmp_path / "predictions.jsonl")
+    assert len(after) == 10 and after[:3] == done
+    assert seen["prompts"] == [2, 5]  # the first set's 2 missing items, then the second set
 
 
 def test_resume_refuses_other_settings(tmp_path):

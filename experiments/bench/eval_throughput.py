@@ -5,9 +5,12 @@
 
 Ours: the evaluator's path (``generate_predictions`` + ``score_and_report``) - batches of similar
 length, left padding, KV cache, generation stopped at ``\\nObservation:`` / end of turn, predictions
-written incrementally, then both scorers. Baseline, as the original ``inference.py`` +
-``eval/evaluate_result.py`` do it: one item at a time, greedy, no stop sequence (only EOS), ``max_new_tokens=512``, the whole sequence
-decoded and the prompt cut off by its character length, then the compat scorer. Both see the same
+written incrementally, then both scorers, in the evaluator's default precision (``dtype=auto``: bf16
+on a CPU with native bf16 units). Baseline, as the original ``inference.py`` +
+``eval/evaluate_result.py`` do it: one item at a time, greedy, no stop sequence (only EOS),
+``max_new_tokens=512``, the model cast to float32 on a CPU (``model.float()``; half on a GPU), the whole
+sequence decoded and the prompt cut off by its character length, then the compat scorer.
+``--dtype float32`` runs ours in the baseline's precision, isolating batching and stopping. Both see the same
 chat-template-rendered prompt (the original fed the bare instruction to Vicuna; a chat model needs
 its template), so the two are comparable item by item. The two run interleaved, one batch of items
 at a time, so that load from other processes hits both alike.
@@ -19,6 +22,7 @@ output cut at its first ``Observation:`` equals ours, the compat scores agree.
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import shutil
 import tempfile
@@ -33,7 +37,7 @@ from gpt4tools.evaluation.compat import score_compat
 from gpt4tools.evaluation.generate import generate_predictions
 from gpt4tools.evaluation.items import load_eval_set
 from gpt4tools.evaluation.predictions import PredictionWriter, load_predictions, prediction_file
-from gpt4tools.inference import load_for_inference
+from gpt4tools.inference import inference_dtype, load_for_inference
 from gpt4tools.utils.config import compose
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,12 +60,17 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2_135m", help="a conf/model name")
     parser.add_argument("--eval-set", default=str(DEFAULT_SET), help="an eval file (official format)")
     parser.add_argument("--limit", type=int, default=4, help="first N items (the baseline may take ~1 min per item on 2 cores)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16, help="ours: rows decoded together")
+    parser.add_argument("--chunk", type=int, default=64,
+                        help="items per round; the two alternate round by round (fair under outside load)")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="ours (a step is ~35 tokens)")
     parser.add_argument("--baseline-max-new-tokens", type=int, default=512)
     parser.add_argument("--adapter", default="auto",
                         help="a LoRA adapter folder; 'auto' = the newest outputs/train/*/adapter (what the original "
                              "procedure evaluates: the tuned model), 'none' = the base model")
+    parser.add_argument("--dtype", default="auto", help="ours: auto | float32 | bfloat16 | float16 (the evaluator's dtype)")
+    parser.add_argument("--baseline-dtype", default=None,
+                        help="the baseline's dtype (default: what the original does - float32 on CPU, float16 on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -72,19 +81,25 @@ def main() -> None:
     adapter = None if args.adapter == "none" else (
         find_latest_adapter(ROOT / "outputs") if args.adapter == "auto" else Path(args.adapter))
     model, tokenizer = load_for_inference(cfg.model, adapter=adapter)
+    base_dtype = args.baseline_dtype or ("float16" if model.device.type == "cuda" else "float32")
+    model.to(inference_dtype(base_dtype, model.device))
+    ours_model = model
+    ours_dtype = inference_dtype(args.dtype, model.device)
+    if ours_dtype != model.dtype:
+        ours_model = copy.deepcopy(model).to(ours_dtype)
     items = load_eval_set(args.eval_set)[: args.limit]
-    gen = make_generator(model, tokenizer, cfg.model.chat_template,
+    gen = make_generator(ours_model, tokenizer, cfg.model.chat_template,
                          {"max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size})
     gen.generate_batch([gen.render("warm-up")])  # builds the stop criterion once, like a long run would
 
-    # Interleave the two chunk by chunk (one of our batches, then the same items through the baseline)
+    # Interleave the two chunk by chunk (a chunk of items through ours, then through the baseline)
     # so that load from other processes on a shared machine hits both alike.
     out_dir = Path(tempfile.mkdtemp())
     writer = PredictionWriter(prediction_file(out_dir), {"bench": True})
     t_ours = t_base = 0.0
     base: dict[str, str] = {}
-    for start in range(0, len(items), args.batch_size):
-        chunk = items[start:start + args.batch_size]
+    for start in range(0, len(items), args.chunk):
+        chunk = items[start:start + args.chunk]
         t0 = time.perf_counter()
         generate_predictions(gen, chunk, writer, progress=False)
         t_ours += time.perf_counter() - t0
@@ -115,9 +130,9 @@ def main() -> None:
           for name, preds in (("ours", ours), ("baseline", base))}
     n = len(items)
     print(f"model={args.model} adapter={adapter or 'none (base model)'} items={n} threads={torch.get_num_threads()} eval_set={Path(args.eval_set).name}")
-    print(f"ours:     {n / t_ours:.3f} samples/s ({t_ours:.1f} s; batch {args.batch_size}, stop at Observation, "
+    print(f"ours:     {n / t_ours:.3f} samples/s ({t_ours:.1f} s; {str(ours_model.dtype)[6:]}, batch {args.batch_size}, stop at Observation, "
           f"max_new_tokens {args.max_new_tokens}; incl. writing and both scorers)  compat SR {100 * sr['ours']:.1f}")
-    print(f"baseline: {n / t_base:.3f} samples/s ({t_base:.1f} s; batch 1, no stop, max_new_tokens "
+    print(f"baseline: {n / t_base:.3f} samples/s ({t_base:.1f} s; {str(model.dtype)[6:]}, batch 1, no stop, max_new_tokens "
           f"{args.baseline_max_new_tokens})  compat SR {100 * sr['baseline']:.1f}")
     def toks(preds):
         return sum(len(tokenizer(preds[it.id], add_special_tokens=False)["input_ids"]) for it in items) / n

@@ -50,15 +50,16 @@ def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:
     adapter = resolve_adapter(cfg)
     merged = cfg.get("merged")
     auto = str(cfg.get("adapter")) == "auto"
+    placement = {"dtype": str(cfg.get("dtype", "auto")), "device": _llm_device(str(cfg.get("llm_device", "auto")))}
     try:
-        model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=merged)
+        model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=merged, **placement)
     except Exception as exc:
         if not (auto and adapter is not None):
             raise
         log.warning("The last training run's adapter %s does not load on %s (%s); using the base model",
                     adapter, cfg.model.name, exc)
         adapter = None
-        model, tokenizer = load_for_inference(cfg.model, merged=merged)
+        model, tokenizer = load_for_inference(cfg.model, merged=merged, **placement)
     if merged is not None:
         what = f"{cfg.model.name} merged weights from {merged}"
     elif adapter is not None:
@@ -73,6 +74,14 @@ def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:
                           stop=[*template.stop_strings(), *gen.get("stop", [])], do_sample=gen.do_sample,
                           temperature=gen.temperature)
     return GeneratorLLM(generator, name=str(cfg.get("served_model_name") or cfg.model.name)), what
+
+
+def _llm_device(name: str) -> str:
+    import torch
+
+    if name != "auto":
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def build_workspace(cfg: DictConfig) -> Workspace:

@@ -18,7 +18,10 @@ from gpt4tools.evaluation.scoring import score_items
 
 log = logging.getLogger(__name__)
 
-GEN_DEFAULTS = {"max_new_tokens": 128, "batch_size": 8, "do_sample": False, "temperature": 1.0, "stop": None}
+GEN_DEFAULTS = {"max_new_tokens": 128, "batch_size": 16, "do_sample": False, "temperature": 1.0, "stop": None,
+                "engine": "auto"}
+# Settings that change how predictions are computed, not what they are (left out of the predictions' meta).
+EXECUTION_KEYS = ("batch_size", "engine")
 
 
 def load_sets(eval_sets: Mapping[str, str | Path], limit: int | None = None, tools: Sequence | None = None,
@@ -52,7 +55,7 @@ def make_generator(model: Any, tokenizer: Any, template: Any, gen_cfg: Mapping[s
     stop = list(g["stop"]) if g.get("stop") else None
     return Generator(model, tokenizer, template, max_new_tokens=int(g["max_new_tokens"]),
                      batch_size=int(g["batch_size"]), stop=stop, do_sample=bool(g["do_sample"]),
-                     temperature=float(g["temperature"]))
+                     temperature=float(g["temperature"]), engine=str(g["engine"]))
 
 
 def evaluate_generator(generator: Any, eval_sets: Mapping[str, str | Path], out_dir: str | Path,
@@ -94,7 +97,7 @@ def evaluate_model(model: Any, tokenizer: Any, template: Any, eval_sets: Mapping
     """
     generator = make_generator(model, tokenizer, template, gen_cfg)
     meta = {"label": label, "template": generator.template.name,
-            "generation": {k: v for k, v in {**GEN_DEFAULTS, **dict(gen_cfg or {})}.items() if k != "batch_size"}}
+            "generation": {k: v for k, v in {**GEN_DEFAULTS, **dict(gen_cfg or {})}.items() if k not in EXECUTION_KEYS}}
     return evaluate_generator(generator, eval_sets, out_dir, scorers, limit, label, meta, resume, tools, plots)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from gpt4tools.evaluation.api import load_sets, make_generator, score_and_report
+from gpt4tools.evaluation.api import EXECUTION_KEYS, load_sets, make_generator, score_and_report
 from gpt4tools.evaluation.generate import generate_predictions
 from gpt4tools.evaluation.items import EvalDataError
 from gpt4tools.evaluation.predictions import PredictionWriter, load_predictions, prediction_file, shard_items
@@ -91,12 +91,14 @@ def build_generator(cfg: DictConfig, with_adapter: bool = True) -> tuple[Any, di
         from gpt4tools.inference import load_for_inference
 
         adapter = cfg.adapter if with_adapter else None
-        model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=cfg.merged)
-        model.to(_device(str(cfg.get("device", "auto"))))
+        model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=cfg.merged,
+                                              dtype=str(cfg.get("dtype", "auto")),
+                                              device=_device(str(cfg.get("device", "auto"))))
         generator = make_generator(model, tokenizer, cfg.model.chat_template, gen)
         meta = {"model": str(cfg.model.name), "adapter": str(adapter) if adapter else None,
-                "merged": str(cfg.merged) if cfg.merged else None, "template": str(cfg.model.chat_template)}
-    meta["generation"] = {k: v for k, v in gen.items() if k != "batch_size"}
+                "merged": str(cfg.merged) if cfg.merged else None, "template": str(cfg.model.chat_template),
+                "dtype": str(model.dtype).removeprefix("torch.")}
+    meta["generation"] = {k: v for k, v in gen.items() if k not in EXECUTION_KEYS}
     return generator, meta
 
 

@@ -15,24 +15,11 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from gpt4tools.models.parts import split_body_head
 from gpt4tools.prompt import IGNORE_INDEX
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
-
-
-def _split_body_head(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] | None:
-    """(decoder body, LM head) of a (peft-wrapped) causal LM, or None when it has no such split."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = getattr(base, "config", None)
-    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
-        return None  # the head is not a plain projection; use the model's own forward
-    get_decoder = getattr(base, "get_decoder", None)
-    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
-    body = get_decoder() if callable(get_decoder) else None
-    if body is None or head is None or body is base:
-        return None
-    return body, head
 
 
 class LoRAModule(pl.LightningModule):
@@ -52,7 +39,7 @@ class LoRAModule(pl.LightningModule):
         self.optimizer_cfg = dict(optimizer)
         self.scheduler_cfg = dict(scheduler)
         self.strict_loading = False  # checkpoints carry only the trainable weights
-        self._split = _split_body_head(model) if target_only_logits else None
+        self._split = split_body_head(model) if target_only_logits else None
         if target_only_logits and self._split is None:
             log.warning("target_only_logits: %s has no plain body/head split; using the full forward",
                         type(model).__name__)
