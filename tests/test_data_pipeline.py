@@ -196,6 +196,17 @@ def test_knobs(tmp_path):
         len(rand.samples["train"])  # one sample per chain
 
 
+def test_final_steps_thins_closing_steps_in_train_only(tmp_path):
+    every = generate_dataset(_cfg(tmp_path, "data=small", "data.final_steps=1.0", "data.negatives_ratio=0"))
+    half = generate_dataset(_cfg(tmp_path, "data=small", "data.final_steps=0.5", "data.negatives_ratio=0"))
+    def share(data):
+        return sum(s.kind == "final" for s in data.samples["train"]) / len(data.samples["train"])
+
+    assert share(half) < 0.8 * share(every)
+    for split in ("val_seen", "test_unseen"):  # eval sets do not change
+        assert [s.record() for s in half.samples[split]] == [s.record() for s in every.samples[split]]
+
+
 def test_deterministic_and_hash_tracks_settings(tmp_path):
     a = generate_dataset(_cfg(tmp_path, "data=small"))
     b = generate_dataset(_cfg(tmp_path, "data=small"))

@@ -70,6 +70,7 @@ class ConvertOptions:
     context_samples: bool = True
     context_mode: str = "all"  # "all": one sample per assistant step; "random": one random step per chain
     no_image_caption_prob: float = 0.5
+    final_step_prob: float = 1.0  # chance that a chain's closing "No" step becomes a sample ("all" mode)
 
 
 def observation_for(spec: ToolSpec, rng: random.Random) -> str:
@@ -133,6 +134,8 @@ def _chain(inst: Instruction, caption: str | None, pool: Sequence[ToolSpec], rng
         chosen = {rng.randrange(len(steps))}
     else:
         chosen = set(range(len(steps)))
+        if opts.final_step_prob < 1.0 and rng.random() >= opts.final_step_prob:
+            chosen.discard(len(steps) - 1)
     out = []
     last_obs = ""
     so_far = prompt

@@ -42,6 +42,7 @@ DEFAULTS = {
     "captions": {"train": None, "val": None, "test": None}, "alpaca": None, "test_tools": None,
     "train_samples": 1600, "val_samples": 300, "test_samples": 300, "fraction": 1.0, "instructions_per_tool": 1,
     "negatives_ratio": 0.4, "eval_negatives_ratio": 0.25, "context_samples": True, "context_mode": "all",
+    "final_steps": 0.5,
     "multi_turn": False, "multi_turn_prob": 0.3, "multi_turn_max": 3, "min_tools": 2, "max_tools": 5,
     "no_image_caption_prob": 0.5, "near_dup_threshold": 92.0, "fuzzy_tool_threshold": 88.0,
     "alpaca_split": [0.7, 0.15, 0.15], "request_tools": "split",
@@ -128,10 +129,11 @@ def _interleave(insts: Sequence[Instruction], rng: random.Random) -> list[Instru
 
 
 def _assemble(insts: Sequence[Instruction], captions: dict[str, str], pool: Sequence[ToolSpec],
-              alpaca: list[dict], target: int | None, neg_ratio: float, s: dict, rng: random.Random) -> list[Sample]:
+              alpaca: list[dict], target: int | None, neg_ratio: float, s: dict, rng: random.Random,
+              final_step_prob: float = 1.0) -> list[Sample]:
     opts = ConvertOptions(min_tools=int(s["min_tools"]), max_tools=int(s["max_tools"]),
                           context_samples=bool(s["context_samples"]), context_mode=str(s["context_mode"]),
-                          no_image_caption_prob=float(s["no_image_caption_prob"]))
+                          no_image_caption_prob=float(s["no_image_caption_prob"]), final_step_prob=final_step_prob)
     order = _interleave(insts, rng)
     by_image: dict[str, list[int]] = defaultdict(list)
     for i, inst in enumerate(order):
@@ -220,7 +222,8 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
         by_id = {c["image_id"]: c["caption"] for c in caps}
         target = None if targets[split] is None else int(targets[split])
         out.samples[split] = _assemble(insts, by_id, pools[split], alpaca[split], target, float(neg[split]), s,
-                                       random.Random(f"{seed}-{split}"))
+                                       random.Random(f"{seed}-{split}"),
+                                       final_step_prob=float(s["final_steps"]) if split == "train" else 1.0)
         out.reports[split] = report
         out.raw[split] = [{"image_id": r.image_id, "reply": reply} for r, reply in zip(requests, replies)]
         log.info("%s: %d replies -> %d instructions kept, %d lines dropped -> %d samples (%.1fs)", split,
