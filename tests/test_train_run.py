@@ -34,13 +34,24 @@ class _Recorder(pl.Callback):
 def _run_with(cfg, callback, monkeypatch):
     import gpt4tools.training.run as run_mod
 
-    monkeypatch.setattr(run_mod, "build_callbacks", lambda c: [callback, *build_callbacks(c)])
+    monkeypatch.setattr(run_mod, "build_callbacks", lambda c, tok=None: [callback, *build_callbacks(c, tok)])
     return run(cfg)
 
 
 def test_train_writes_adapter_checkpoint_and_metrics(tmp_path):
-    cfg = train_cfg(tmp_path, "trainer.max_steps=4", "checkpoint.every_n_train_steps=2", "logger=csv")
+    cfg = train_cfg(tmp_path, "trainer.max_steps=4", "checkpoint.every_n_train_steps=2", "logger=csv",
+                    "checkpoint.adapter_every_n_steps=2")
     summary = run(cfg)
+    snapshots = sorted(p.name for p in (tmp_path / "run" / "adapters").iterdir())
+    assert snapshots == ["step_000002", "step_000004"]
+    last = load_file(tmp_path / "run" / "adapters" / "step_000004" / "adapter_model.safetensors")
+    final = load_file(tmp_path / "run" / "adapter" / "adapter_model.safetensors")
+    assert last.keys() == final.keys() and all(torch.equal(last[k], final[k]) for k in final)
+    first = load_file(tmp_path / "run" / "adapters" / "step_000002" / "adapter_model.safetensors")
+    assert any(not torch.equal(first[k], final[k]) for k in final)
+    progress = json.loads((tmp_path / "run" / "adapters" / "step_000002" / "training_progress.json").read_text())
+    assert progress == {"global_step": 2, "samples_seen": 8}
+    assert json.loads((tmp_path / "run" / "adapter" / "training_progress.json").read_text())["global_step"] == 4
     adapter = tmp_path / "run" / "adapter"
     for name in ("adapter_config.json", "adapter_model.safetensors", "train_config.yaml", "chat_template.json",
                  "tool_catalog.json", "tokenizer.json"):

@@ -27,11 +27,18 @@ def catalog_snapshot() -> list[dict[str, Any]]:
     return [json.loads(json.dumps(dataclasses.asdict(spec), default=str)) for spec in CATALOG.values()]
 
 
-def save_adapter(model, cfg: DictConfig, tokenizer, folder: str | Path) -> Path:
+PROGRESS_FILE = "training_progress.json"
+
+
+def save_adapter(model, cfg: DictConfig, tokenizer, folder: str | Path,
+                 progress: dict[str, Any] | None = None) -> Path:
     """Write ``folder`` = peft adapter (adapter_config.json, adapter_model.safetensors) + resolved config,
-    chat template, tool-catalog snapshot and tokenizer."""
+    chat template, tool-catalog snapshot and tokenizer; ``progress`` (optimizer steps, samples seen)
+    goes to ``training_progress.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        (folder / PROGRESS_FILE).write_text(json.dumps(progress, indent=2))
     model.save_pretrained(str(folder), safe_serialization=True)
     OmegaConf.save(cfg, folder / CONFIG_FILE, resolve=True)
     template = get_chat_template(cfg.model.chat_template)
@@ -40,6 +47,12 @@ def save_adapter(model, cfg: DictConfig, tokenizer, folder: str | Path) -> Path:
     tokenizer.save_pretrained(str(folder))
     log.info("adapter saved to %s", folder)
     return folder
+
+
+def adapter_progress(folder: str | Path) -> dict[str, Any] | None:
+    """What an adapter of ours had trained on when saved (``global_step``, ``samples_seen``), if recorded."""
+    path = Path(folder) / PROGRESS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def adapter_train_config(folder: str | Path) -> DictConfig | None:

@@ -79,14 +79,44 @@ def build_loggers(cfg: DictConfig) -> list:
     return loggers
 
 
-def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
-    """Checkpointing (last + every N optimizer steps) into ``<run>/checkpoints``."""
+class AdapterSnapshots(pl.Callback):
+    """Saves the adapter every N optimizer steps as ``<folder>/step_NNNNNN`` (peft folders, ready for
+    ``evaluate.py adapter=...``): one run then gives SR against the number of training samples seen."""
+
+    def __init__(self, every_n_steps: int, folder: Path, cfg: DictConfig, tokenizer) -> None:
+        self.every, self.folder, self.cfg, self.tokenizer = int(every_n_steps), Path(folder), cfg, tokenizer
+        self._last = -1
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        target = self.folder / f"step_{step:06d}"
+        if step == 0 or step % self.every or step == self._last:
+            return
+        self._last = step  # several micro-batches end on one optimizer step under gradient accumulation
+        from gpt4tools.training.export import save_adapter
+
+        with _gathered(trainer):  # every rank enters (a collective under FSDP / ZeRO-3); rank 0 writes
+            if trainer.is_global_zero and not target.exists():
+                # the module counts this batch in its own on_train_batch_end, which runs after the callbacks
+                this_batch = int(batch["num_samples"]) if "num_samples" in batch else int(batch["input_ids"].shape[0])
+                save_adapter(pl_module.model, self.cfg, self.tokenizer, target,
+                             progress=_progress(trainer, pl_module, this_batch))
+
+
+def build_callbacks(cfg: DictConfig, tokenizer=None) -> list[pl.Callback]:
+    """Checkpointing (last + every N optimizer steps) into ``<run>/checkpoints``, and adapter snapshots
+    (``checkpoint.adapter_every_n_steps``) into ``<run>/adapters``."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     ck = cfg.get("checkpoint", {}) or {}
-    return [ModelCheckpoint(dirpath=str(Path(cfg.paths.output_dir) / "checkpoints"), filename="step{step:06d}",
-                            every_n_train_steps=ck.get("every_n_train_steps"), save_last=True,
-                            save_top_k=int(ck.get("save_top_k", 1)), auto_insert_metric_name=False)]
+    callbacks: list[pl.Callback] = [
+        ModelCheckpoint(dirpath=str(Path(cfg.paths.output_dir) / "checkpoints"), filename="step{step:06d}",
+                        every_n_train_steps=ck.get("every_n_train_steps"), save_last=True,
+                        save_top_k=int(ck.get("save_top_k", 1)), auto_insert_metric_name=False)]
+    if ck.get("adapter_every_n_steps"):
+        callbacks.append(AdapterSnapshots(int(ck["adapter_every_n_steps"]), Path(cfg.paths.output_dir) / "adapters",
+                                          cfg, tokenizer))
+    return callbacks
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -150,7 +180,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     from hydra.utils import instantiate
 
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg) or False)
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg, tokenizer), logger=build_loggers(cfg) or False)
     if trainer.is_global_zero:
         out_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, out_dir / "resolved_config.yaml", resolve=True)
@@ -171,10 +201,19 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                  else "?", summary["val_loss"])
     with _gathered(trainer):
         if trainer.is_global_zero:
-            summary["adapter_dir"] = str(save_adapter(model, cfg, tokenizer, out_dir / "adapter"))
+            summary["adapter_dir"] = str(save_adapter(model, cfg, tokenizer, out_dir / "adapter",
+                                                      progress=_progress(trainer, module)))
     if trainer.is_global_zero and cfg.get("eval") and cfg.eval.get("enabled", False):
         summary["eval"] = _evaluate(cfg, Path(summary["adapter_dir"]), files)
     return summary
+
+
+def _progress(trainer: pl.Trainer, module, uncounted: int = 0) -> dict[str, int]:
+    """Optimizer steps taken and training samples seen (all ranks) so far; ``uncounted``: samples of the
+    current batch not yet in the module's count."""
+    world = max(int(getattr(trainer, "world_size", 1) or 1), 1)
+    return {"global_step": int(trainer.global_step),
+            "samples_seen": (int(module.throughput["samples"]) + uncounted) * world}
 
 
 def _val_loss(results: list[dict[str, float]]) -> float:
