@@ -2,8 +2,9 @@
 
     python -m gpt4tools.evaluation.collect outputs/evaluate/multirun/<date>_<time> [-o DIR] [--scorer compat]
 
-Every job folder under the sweep folder holding a ``report.json`` becomes rows (one per eval set and
-scorer) labelled by that job's command-line overrides (``.hydra/overrides.yaml``).
+Every folder under the sweep folder holding a ``report.json`` becomes rows (one per eval set and
+scorer) labelled by its job's command-line overrides (``.hydra/overrides.yaml``). Works on evaluation
+sweeps and on training sweeps (``python train.py -m ...``, whose jobs evaluate into ``<job>/eval``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from gpt4tools.evaluation.scores import METRICS
 log = logging.getLogger(__name__)
 
 
-def _overrides(job_dir: Path) -> str:
-    path = job_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return job_dir.name
+def _overrides(report_dir: Path, sweep_dir: Path) -> str:
+    """The command-line overrides of the job that wrote a report: the nearest ``.hydra/overrides.yaml`` at or
+    above the report's folder (a training job keeps its evaluation in ``<job>/eval``)."""
     from omegaconf import OmegaConf
 
-    return " ".join(str(o) for o in OmegaConf.load(path))
+    for folder in (report_dir, *report_dir.parents):
+        path = folder / ".hydra" / "overrides.yaml"
+        if path.is_file():
+            return " ".join(str(o) for o in OmegaConf.load(path))
+        if folder == sweep_dir:
+            break
+    return report_dir.name
 
 
 def collect(sweep_dir: str | Path, scorer: str | None = None) -> pd.DataFrame:
@@ -44,7 +50,7 @@ def collect(sweep_dir: str | Path, scorer: str | None = None) -> pd.DataFrame:
                 if scorer and sc != scorer:
                     continue
                 o = res["overall"]
-                rows.append({"job": job.relative_to(sweep_dir).as_posix(), "overrides": _overrides(job),
+                rows.append({"job": job.relative_to(sweep_dir).as_posix(), "overrides": _overrides(job, sweep_dir),
                              "label": rep.get("label", ""), "set": set_name, "scorer": sc, "n": o["n"],
                              **{m: None if o[m] is None else round(100 * o[m], 2) for m in METRICS}})
     df = pd.DataFrame(rows)

@@ -1,0 +1,131 @@
+"""Result figures from sweeps: SR against training samples seen, and ablation bars.
+
+    python -m gpt4tools.evaluation.figures curve outputs/evaluate/multirun/<sweep> --out experiments/sr_vs_samples.png
+    python -m gpt4tools.evaluation.figures ablation outputs/train/multirun/<sweep> --out experiments/ablations.png
+
+``curve`` reads an evaluation sweep over adapter snapshots (``adapter=<run>/adapters/step_N,...``; the
+number of samples each had seen comes from its ``training_progress.json``). ``ablation`` reads a
+training sweep whose jobs evaluated themselves (``<job>/eval``), one bar group per job. Both write the
+PNG and a Markdown table next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from gpt4tools.evaluation.collect import collect  # noqa: E402
+
+log = logging.getLogger(__name__)
+_ADAPTER = re.compile(r"(?:^|\s)adapter=(\S+)")
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("-" if pd.isna(v) else str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def samples_table(sweep_dir: str | Path, scorer: str = "compat") -> pd.DataFrame:
+    """SR per eval set against the training samples each swept adapter had seen."""
+    from gpt4tools.training.export import adapter_progress
+
+    df = collect(sweep_dir, scorer)
+    samples = []
+    for overrides in df["overrides"]:
+        m = _ADAPTER.search(overrides)
+        progress = adapter_progress(m.group(1)) if m else None
+        if progress is None:
+            raise ValueError(f"{sweep_dir}: job '{overrides}' names no adapter with a training_progress.json "
+                             "(sweep over <run>/adapters/step_* and <run>/adapter)")
+        samples.append(int(progress["samples_seen"]))
+    df = df.assign(samples=samples)
+    return df.pivot_table(index="samples", columns="set", values="SR").reset_index()
+
+
+def plot_samples_curve(table: pd.DataFrame, out: str | Path, title: str = "SR vs training samples") -> Path:
+    """A line per eval set: compat SR (percent) against samples seen."""
+    out = Path(out)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in [c for c in table.columns if c != "samples"]:
+        ax.plot(table["samples"], table[name], marker="o", label=name)
+    ax.set_xlabel("training samples seen")
+    ax.set_ylabel("SR (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _job_label(overrides: str) -> str:
+    keep = [o for o in overrides.split() if not o.startswith(("trainer.", "eval.", "hydra.", "seed="))]
+    return " ".join(o.removeprefix("experiment=") for o in keep) or "default"
+
+
+def ablation_table(sweep_dir: str | Path, scorer: str = "compat") -> pd.DataFrame:
+    """One row per training job: SR (and SR_t) per eval set."""
+    df = collect(sweep_dir, scorer)
+    df = df[df["label"] != "zero_shot"]
+    df = df.assign(job=[_job_label(o) for o in df["overrides"]])
+    wide = df.pivot_table(index="job", columns="set", values=["SR", "SR_t"])
+    wide.columns = [f"{metric} {name}" for metric, name in wide.columns]
+    return wide.reset_index()
+
+
+def plot_ablation_bars(table: pd.DataFrame, out: str | Path, title: str = "Ablations (compat SR)") -> Path:
+    """Grouped bars: SR on each eval set per job."""
+    out = Path(out)
+    sr_cols = [c for c in table.columns if c.startswith("SR ")]
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(table)), 4))
+    width = 0.8 / max(len(sr_cols), 1)
+    for k, col in enumerate(sr_cols):
+        xs = [i + (k - (len(sr_cols) - 1) / 2) * width for i in range(len(table))]
+        bars = ax.bar(xs, table[col], width, label=col.removeprefix("SR "))
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(range(len(table)), table["job"], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("SR (%)")
+    ax.set_ylim(0, 100)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["curve", "ablation"])
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--out", required=True, help="the PNG to write (a .md table is written next to it)")
+    parser.add_argument("--scorer", default="compat")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.kind == "curve":
+        table = samples_table(args.sweep_dir, args.scorer)
+        png = plot_samples_curve(table, args.out, f"{args.scorer} SR vs training samples")
+    else:
+        table = ablation_table(args.sweep_dir, args.scorer)
+        png = plot_ablation_bars(table, args.out, f"Ablations ({args.scorer} SR)")
+    md = png.with_suffix(".md")
+    md.write_text(_markdown(table.round(1)))
+    log.info("%s\nwrote %s and %s", md.read_text(), png, md)
+
+
+if __name__ == "__main__":
+    main()
