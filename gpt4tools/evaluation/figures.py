@@ -59,9 +59,14 @@ def plot_samples_curve(table: pd.DataFrame, out: str | Path, title: str = "SR vs
     for name in [c for c in table.columns if c != "samples"]:
         ax.plot(table["samples"], table[name], marker="o", label=name)
     ax.set_xlabel("training samples seen")
+    ax.grid(alpha=0.3)
+    return _save(fig, ax, out, title)
+
+
+def _save(fig, ax, out: Path, title: str) -> Path:
+    """SR axis, legend and title; write the PNG."""
     ax.set_ylabel("SR (%)")
     ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title)
     fig.tight_layout()
@@ -97,15 +102,7 @@ def plot_ablation_bars(table: pd.DataFrame, out: str | Path, title: str = "Ablat
         bars = ax.bar(xs, table[col], width, label=col.removeprefix("SR "))
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(range(len(table)), table["job"], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("SR (%)")
-    ax.set_ylim(0, 100)
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, ax, out, title)
 
 
 def main(argv: list[str] | None = None) -> None:
