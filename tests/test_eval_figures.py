@@ -45,11 +45,19 @@ def test_ablation_table_labels_jobs_by_their_overrides_and_skips_zero_shot(tmp_p
     for i, (exp, sr) in enumerate([("cpu_default", 0.8), ("ablate_no_negatives", 0.4)]):
         job = sweep / str(i)
         _report(job / "eval", "tuned", {"val_seen": sr, "test_unseen": sr}, None)
+        (job / "eval" / "scores").mkdir()
+        called = "Segment the Image" if exp == "ablate_no_negatives" else "(no tool)"
+        (job / "eval" / "scores" / "val_seen.compat.jsonl").write_text(
+            json.dumps({"gt_tool": "none", "pred_tool": called}) + "\n"
+            + json.dumps({"gt_tool": "none", "pred_tool": "(no tool)"}) + "\n"
+            + json.dumps({"gt_tool": "Segment the Image", "pred_tool": "Segment the Image"}) + "\n")
         _report(job / "eval" / "zero_shot", "zero_shot", {"val_seen": 0.0, "test_unseen": 0.0}, None)
         (job / ".hydra").mkdir()
         (job / ".hydra" / "overrides.yaml").write_text(f"- experiment={exp}\n- trainer.max_steps=30\n")
     table = ablation_table(sweep)
     assert sorted(table["job"]) == ["ablate_no_negatives", "cpu_default"]
     assert table.set_index("job").loc["ablate_no_negatives", "SR val_seen"] == 40.0
+    assert table.set_index("job").loc["ablate_no_negatives", "no-tool-called val_seen"] == 50.0
+    assert table.set_index("job").loc["cpu_default", "no-tool-called val_seen"] == 0.0
     main(["ablation", str(sweep), "--out", str(tmp_path / "ab.png")])
     assert (tmp_path / "ab.png").is_file() and "ablate_no_negatives" in (tmp_path / "ab.md").read_text()

@@ -81,13 +81,31 @@ def _job_label(overrides: str) -> str:
     return " ".join(o.removeprefix("experiment=") for o in keep) or "default"
 
 
+def tool_calls_on_no_tool_items(scores_file: Path) -> float | None:
+    """Percent of the items that need no tool (gt ``none``) which the model answered with a tool call."""
+    if not scores_file.is_file():
+        return None
+    import json
+
+    rows = [json.loads(line) for line in scores_file.read_text().splitlines() if line.strip()]
+    no_tool = [r for r in rows if r.get("gt_tool") == "none"]
+    if not no_tool:
+        return None
+    return round(100 * sum(r.get("pred_tool") not in (None, "", "(no tool)") for r in no_tool) / len(no_tool), 1)
+
+
 def ablation_table(sweep_dir: str | Path, scorer: str = "compat") -> pd.DataFrame:
-    """One row per training job: SR (and SR_t) per eval set."""
+    """One row per training job: SR and SR_t per eval set, and how often items that need no tool got a tool call
+    (``no-tool called``: does a model trained without negatives answer Yes to everything?)."""
+    sweep_dir = Path(sweep_dir)
     df = collect(sweep_dir, scorer)
     df = df[df["label"] != "zero_shot"]
-    df = df.assign(job=[_job_label(o) for o in df["overrides"]])
-    wide = df.pivot_table(index="job", columns="set", values=["SR", "SR_t"])
-    wide.columns = [f"{metric} {name}" for metric, name in wide.columns]
+    called = [tool_calls_on_no_tool_items(sweep_dir / job / "scores" / f"{name}.{scorer}.jsonl")
+              for job, name in zip(df["job"], df["set"])]
+    df = df.assign(job=[_job_label(o) for o in df["overrides"]], no_tool_called=called)
+    wide = df.pivot_table(index="job", columns="set", values=["SR", "SR_t", "no_tool_called"])
+    wide.columns = [f"{metric.replace('_', '-') if metric == 'no_tool_called' else metric} {name}"
+                    for metric, name in wide.columns]
     return wide.reset_index()
 
 
