@@ -77,7 +77,8 @@ def _save(fig, ax, out: Path, title: str) -> Path:
 
 
 def _job_label(overrides: str) -> str:
-    keep = [o for o in overrides.split() if not o.startswith(("trainer.", "eval.", "hydra.", "seed="))]
+    keep = [o for o in overrides.split()
+            if not o.startswith(("trainer.", "eval.", "hydra.", "seed=", "training.", "checkpoint."))]
     return " ".join(o.removeprefix("experiment=") for o in keep) or "default"
 
 
