@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The ablation sweeps of experiments/RESULTS.md at a small CPU budget per run (40 steps x 4 samples, evaluation on
 # the first 50 items of val_seen and test_unseen), then their tables and figures:
-#   bash experiments/ablations.sh [OUT]          (OUT: outputs/ablations)
+#   bash experiments/ablations.sh [OUT]          (OUT: outputs/ablations; PY: the interpreter, default .venv/bin/python)
 set -euo pipefail
 OUT=${1:-outputs/ablations}
-PY=${PY:-python}
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}
 BUDGET=(trainer.max_steps=40 trainer.max_time=00:00:06:00 training.validate_before=false
         checkpoint.adapter_every_n_steps=null 'eval.overrides=["limit=50","label=tuned"]')
 $PY train.py -m experiment=cpu_default,ablate_no_negatives,ablate_no_context,ablate_multi_turn,ablate_all_final_steps,ablate_tools_subset \

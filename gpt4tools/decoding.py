@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class _BufferedLayer(DynamicLayer):
-    """A full-attention cache layer whose keys/values live in a buffer that grows in chunks.
+    """A full-attention cache layer over preallocated key/value buffers.
 
     ``DynamicLayer`` concatenates on every step, copying the whole cache each time; writing into
-    spare capacity makes a decode step O(new tokens) in cache memory traffic.
+    spare capacity makes a decode step O(new tokens) in cache memory traffic. A batch is built with
+    ``max_new_tokens + 1`` spare positions, which no row can outgrow before the next rebuild.
     """
 
     @classmethod
@@ -46,10 +47,6 @@ class _BufferedLayer(DynamicLayer):
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         new = key_states.shape[-2]
-        if self._length + new > self._k.shape[-2]:
-            grow = max(new, 64)
-            self._k = torch.cat([self._k, self._k.new_empty((*self._k.shape[:-2], grow, self._k.shape[-1]))], dim=-2)
-            self._v = torch.cat([self._v, self._v.new_empty((*self._v.shape[:-2], grow, self._v.shape[-1]))], dim=-2)
         self._k[..., self._length:self._length + new, :] = key_states
         self._v[..., self._length:self._length + new, :] = value_states
         self._length += new

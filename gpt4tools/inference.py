@@ -7,6 +7,7 @@ and cut the same way everywhere.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,15 +17,12 @@ from typing import Any
 import torch
 from transformers import StoppingCriteriaList
 
-from gpt4tools.models import load_model, load_tokenizer
+from gpt4tools.models import DTYPES, load_model, load_tokenizer
 from gpt4tools.prompt import ChatTemplate, get_chat_template
 
 log = logging.getLogger(__name__)
 
 _STOP_CRITERIA: dict[tuple, Any] = {}
-
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -43,7 +41,7 @@ def inference_dtype(name: str, device: str | torch.device = "cpu") -> torch.dtyp
     """
     if name != "auto":
         if name not in DTYPES:
-            raise ValueError(f"dtype={name!r}: choose auto, {', '.join(DTYPES)}")
+            raise ValueError(f"dtype={name!r}: choose one of {', '.join(DTYPES)}")
         return DTYPES[name]
     device = torch.device(device)
     if device.type == "cuda":
@@ -51,6 +49,13 @@ def inference_dtype(name: str, device: str | torch.device = "cpu") -> torch.dtyp
     if device.type == "cpu":
         return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
     return torch.float32
+
+
+def resolve_device(name: str = "auto") -> str:
+    """``auto``: ``cuda:<LOCAL_RANK>`` when CUDA is available (one device per rank), else ``cpu``."""
+    if name != "auto":
+        return name
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
 
 
 def load_for_inference(model_cfg: Any, adapter: str | Path | None = None, merged: str | Path | None = None,

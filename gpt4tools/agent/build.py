@@ -45,12 +45,12 @@ def resolve_adapter(cfg: DictConfig) -> Path | None:
 
 def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:
     """Load the backbone (+ adapter) and wrap it for the agent; returns (llm, a line saying what was loaded)."""
-    from gpt4tools.inference import Generator, load_for_inference
+    from gpt4tools.inference import Generator, load_for_inference, resolve_device
 
     adapter = resolve_adapter(cfg)
     merged = cfg.get("merged")
     auto = str(cfg.get("adapter")) == "auto"
-    placement = {"dtype": str(cfg.get("dtype", "auto")), "device": _llm_device(str(cfg.get("llm_device", "auto")))}
+    placement = {"dtype": str(cfg.get("dtype", "auto")), "device": resolve_device(str(cfg.get("llm_device", "auto")))}
     try:
         model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=merged, **placement)
     except Exception as exc:
@@ -74,14 +74,6 @@ def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:
                           stop=[*template.stop_strings(), *gen.get("stop", [])], do_sample=gen.do_sample,
                           temperature=gen.temperature)
     return GeneratorLLM(generator, name=str(cfg.get("served_model_name") or cfg.model.name)), what
-
-
-def _llm_device(name: str) -> str:
-    import torch
-
-    if name != "auto":
-        return name
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def build_workspace(cfg: DictConfig) -> Workspace:

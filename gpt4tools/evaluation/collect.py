@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gpt4tools.evaluation.report import md_table
 from gpt4tools.evaluation.scores import METRICS
 
 log = logging.getLogger(__name__)
@@ -57,17 +58,19 @@ def collect(sweep_dir: str | Path, scorer: str | None = None) -> pd.DataFrame:
     return df.sort_values(["set", "scorer", "SR"], ascending=[True, True, False], kind="stable").reset_index(drop=True)
 
 
+def markdown_table(df: pd.DataFrame) -> str:
+    """``df`` as a Markdown table (missing values as ``-``)."""
+    rows = df.astype(object).where(df.notna(), "-").to_dict("records")
+    return md_table(rows, [str(c) for c in df.columns]) + "\n"
+
+
 def write_comparison(df: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``comparison.csv`` and ``comparison.md``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "comparison.csv", out / "comparison.md"
     df.to_csv(csv_path, index=False)
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for rec in df.itertuples(index=False):
-        lines.append("| " + " | ".join("-" if pd.isna(v) else str(v) for v in rec) + " |")
-    md_path.write_text("\n".join(lines) + "\n")
+    md_path.write_text(markdown_table(df))
     return md_path, csv_path
 
 

@@ -12,6 +12,7 @@ PNG and a Markdown table next to it.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 from pathlib import Path
@@ -22,17 +23,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from gpt4tools.evaluation.collect import collect  # noqa: E402
+from gpt4tools.evaluation.collect import collect, markdown_table  # noqa: E402
+from gpt4tools.evaluation.scores import NO_TOOL  # noqa: E402
 
 log = logging.getLogger(__name__)
 _ADAPTER = re.compile(r"(?:^|\s)adapter=(\S+)")
-
-
-def _markdown(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join("-" if pd.isna(v) else str(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def samples_table(sweep_dir: str | Path, scorer: str = "compat") -> pd.DataFrame:
@@ -86,13 +81,11 @@ def tool_calls_on_no_tool_items(scores_file: Path) -> float | None:
     """Percent of the items that need no tool (gt ``none``) which the model answered with a tool call."""
     if not scores_file.is_file():
         return None
-    import json
-
     rows = [json.loads(line) for line in scores_file.read_text().splitlines() if line.strip()]
     no_tool = [r for r in rows if r.get("gt_tool") == "none"]
     if not no_tool:
         return None
-    return round(100 * sum(r.get("pred_tool") not in (None, "", "(no tool)") for r in no_tool) / len(no_tool), 1)
+    return round(100 * sum(r.get("pred_tool") not in (None, "", NO_TOOL) for r in no_tool) / len(no_tool), 1)
 
 
 def ablation_table(sweep_dir: str | Path, scorer: str = "compat") -> pd.DataFrame:
@@ -139,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         table = ablation_table(args.sweep_dir, args.scorer)
         png = plot_ablation_bars(table, args.out, f"Ablations ({args.scorer} SR)")
     md = png.with_suffix(".md")
-    md.write_text(_markdown(table.round(1)))
+    md.write_text(markdown_table(table.round(1)))
     log.info("%s\nwrote %s and %s", md.read_text(), png, md)
 
 

@@ -43,7 +43,8 @@ def overall_rows(report: Mapping) -> list[dict]:
     return rows
 
 
-def _md_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+def md_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
+    """A Markdown table of ``rows`` (mappings) in ``columns`` order."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
@@ -52,12 +53,12 @@ def _md_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
 def to_markdown(report: Mapping) -> str:
     """The report as Markdown: an overall table, then per-tool tables for each set and scorer."""
     cols = ["set", "scorer", "n", *METRICS]
-    parts = [f"# Evaluation: {report['label']}", "", "Metrics in percent.", "", _md_table(overall_rows(report), cols)]
+    parts = [f"# Evaluation: {report['label']}", "", "Metrics in percent.", "", md_table(overall_rows(report), cols)]
     for name, by_scorer in report["sets"].items():
         for scorer, res in by_scorer.items():
             rows = [{"tool": tool, "n": agg["n"], **{m: fmt_pct(agg[m]) for m in METRICS}}
                     for tool, agg in res["per_tool"].items()]
-            parts += ["", f"## {name} / {scorer}: per tool", "", _md_table(rows, ["tool", "n", *METRICS])]
+            parts += ["", f"## {name} / {scorer}: per tool", "", md_table(rows, ["tool", "n", *METRICS])]
     return "\n".join(parts) + "\n"
 
 
@@ -146,7 +147,7 @@ def side_by_side(reports: Mapping[str, Mapping], out_dir: str | Path | None = No
         for r in overall_rows(rep):
             rows.append({"model": label, **r})
     rows.sort(key=lambda r: (r["set"], r["scorer"], r["model"]))
-    text = _md_table(rows, ["set", "scorer", "model", "n", *METRICS]) + "\n"
+    text = md_table(rows, ["set", "scorer", "model", "n", *METRICS]) + "\n"
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -88,28 +88,18 @@ def build_generator(cfg: DictConfig, with_adapter: bool = True) -> tuple[Any, di
                                       concurrency=ep.concurrency, **kwargs)
         meta = {"endpoint": ep.model, "base_url": ep.base_url, "api": ep.api}
     else:
-        from gpt4tools.inference import load_for_inference
+        from gpt4tools.inference import load_for_inference, resolve_device
 
         adapter = cfg.adapter if with_adapter else None
         model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=cfg.merged,
                                               dtype=str(cfg.get("dtype", "auto")),
-                                              device=_device(str(cfg.get("device", "auto"))))
+                                              device=resolve_device(str(cfg.get("device", "auto"))))
         generator = make_generator(model, tokenizer, cfg.model.chat_template, gen)
         meta = {"model": str(cfg.model.name), "adapter": str(adapter) if adapter else None,
                 "merged": str(cfg.merged) if cfg.merged else None, "template": str(cfg.model.chat_template),
                 "dtype": str(model.dtype).removeprefix("torch.")}
     meta["generation"] = {k: v for k, v in gen.items() if k not in EXECUTION_KEYS}
     return generator, meta
-
-
-def _device(name: str) -> str:
-    import os
-
-    import torch
-
-    if name != "auto":
-        return name
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
 
 
 def _wandb_run(cfg: DictConfig, label: str):

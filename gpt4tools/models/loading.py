@@ -22,7 +22,7 @@ from gpt4tools.models import smollm2
 
 log = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16, "auto": "auto"}
 
 
@@ -123,7 +123,7 @@ def load_model(cfg: Any, tokenizer=None, quantization_config=None, device_map=No
     if _get(cfg, "source") == "tiny":
         return _tiny_model(cfg, tokenizer if tokenizer is not None else load_tokenizer(cfg))
     where = resolve_model_dir(cfg)
-    dtype = _DTYPES[str(_get(cfg, "dtype", "float32"))]
+    dtype = DTYPES[str(_get(cfg, "dtype", "float32"))]
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": bool(_get(cfg, "trust_remote_code", False))}
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config

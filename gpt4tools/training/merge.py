@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 import gpt4tools  # noqa: F401  (library work-arounds first)
@@ -21,7 +20,6 @@ from gpt4tools.utils.config import CONFIG_DIR
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def merge_adapter(adapter_dir: str | Path, output_dir: str | Path | None = None, model_cfg: DictConfig | None = None,
@@ -31,6 +29,7 @@ def merge_adapter(adapter_dir: str | Path, output_dir: str | Path | None = None,
     Returns:
         The merged folder (default: ``merged/`` next to the adapter folder).
     """
+    from gpt4tools.inference import inference_dtype
     from gpt4tools.models import load_model, load_tokenizer
     from gpt4tools.training.export import adapter_train_config, load_adapter
 
@@ -44,7 +43,7 @@ def merge_adapter(adapter_dir: str | Path, output_dir: str | Path | None = None,
     base = load_model(model_cfg, tokenizer)
     merged = load_adapter(base, adapter_dir).merge_and_unload()
     if dtype:
-        merged = merged.to(_DTYPES[dtype])
+        merged = merged.to(inference_dtype(str(dtype), merged.device))
     out = Path(output_dir) if output_dir else adapter_dir.parent / "merged"
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out), safe_serialization=True)

@@ -22,6 +22,11 @@ from gpt4tools.utils.logging import get_logger
 log = get_logger(__name__)
 
 
+def batch_samples(batch: dict[str, torch.Tensor]) -> int:
+    """Training samples in a batch (a packed row can hold several)."""
+    return int(batch["num_samples"]) if "num_samples" in batch else int(batch["input_ids"].shape[0])
+
+
 class LoRAModule(pl.LightningModule):
     """Trains the LoRA weights of ``model`` (a peft model); checkpoints hold only trainable weights.
 
@@ -78,7 +83,7 @@ class LoRAModule(pl.LightningModule):
         seconds = max(time.perf_counter() - self._t0, 1e-9)
         tokens = int(batch["input_ids"].numel())
         nonpad = int(batch["attention_mask"].sum()) if "attention_mask" in batch else tokens
-        samples = int(batch["num_samples"]) if "num_samples" in batch else int(batch["input_ids"].shape[0])
+        samples = batch_samples(batch)
         for key, value in (("tokens", tokens), ("nonpad_tokens", nonpad), ("samples", samples), ("seconds", seconds)):
             self.throughput[key] += value
         self.log_dict({"train/tokens_per_s": tokens / seconds, "train/nonpad_tokens_per_s": nonpad / seconds,

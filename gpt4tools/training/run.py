@@ -94,13 +94,13 @@ class AdapterSnapshots(pl.Callback):
             return
         self._last = step  # several micro-batches end on one optimizer step under gradient accumulation
         from gpt4tools.training.export import save_adapter
+        from gpt4tools.training.module import batch_samples
 
         with _gathered(trainer):  # every rank enters (a collective under FSDP / ZeRO-3); rank 0 writes
             if trainer.is_global_zero and not target.exists():
                 # the module counts this batch in its own on_train_batch_end, which runs after the callbacks
-                this_batch = int(batch["num_samples"]) if "num_samples" in batch else int(batch["input_ids"].shape[0])
                 save_adapter(pl_module.model, self.cfg, self.tokenizer, target,
-                             progress=_progress(trainer, pl_module, this_batch))
+                             progress=_progress(trainer, pl_module, batch_samples(batch)))
 
 
 def build_callbacks(cfg: DictConfig, tokenizer=None) -> list[pl.Callback]:
