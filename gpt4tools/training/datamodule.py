@@ -11,19 +11,20 @@ from torch.utils.data import DataLoader, Dataset
 
 from gpt4tools.training.batching import Collator, LengthGroupedBatchSampler
 from gpt4tools.training.samples import TokenizedSample, read_samples, tokenize_samples
+from gpt4tools.training.sharing import SharedRow, SharedRowCollator, share_prompts
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 
 class _ListDataset(Dataset):
-    def __init__(self, samples: list[TokenizedSample]) -> None:
+    def __init__(self, samples: list[TokenizedSample] | list[SharedRow]) -> None:
         self.samples = samples
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> TokenizedSample:
+    def __getitem__(self, i: int) -> TokenizedSample | SharedRow:
         return self.samples[i]
 
 
@@ -37,19 +38,26 @@ class GPT4ToolsDataModule(pl.LightningDataModule):
         max_length: longest sample in tokens (prompts cut from the left beyond it).
         batch_size / eval_batch_size: samples per micro-batch; ``max_tokens`` optionally caps padded tokens.
         packing: pack samples into rows of ``max_length`` tokens instead of padding.
+        share_prompts: train samples that start with the same prompt (the steps of one chain) as one
+            row over their shared prefix (:mod:`gpt4tools.training.sharing`; same loss, fewer tokens).
+            ``batch_size`` then counts rows.
         max_train_samples / val_max_samples: use only the first N items (None = all).
         seed: shuffling seed (the order is a function of seed and epoch only).
     """
 
     def __init__(self, train_file: str | Path, val_file: str | Path | None, tokenizer, chat_template: str,
                  max_length: int, batch_size: int = 4, eval_batch_size: int = 8, max_tokens: int | None = None,
-                 packing: bool = False, group_factor: int = 32, max_train_samples: int | None = None,
+                 packing: bool = False, share_prompts: bool = False, group_factor: int = 32, max_train_samples: int | None = None,
                  val_max_samples: int | None = None, seed: int = 0, num_workers: int = 0) -> None:
         super().__init__()
         self.train_file, self.val_file = Path(train_file), (Path(val_file) if val_file else None)
         self.tokenizer, self.chat_template, self.max_length = tokenizer, chat_template, max_length
         self.batch_size, self.eval_batch_size, self.max_tokens = batch_size, eval_batch_size, max_tokens
+        if packing and share_prompts:
+            raise ValueError("batching.packing and batching.share_prompts exclude each other: choose one")
         self.packing, self.group_factor, self.seed, self.num_workers = packing, group_factor, seed, num_workers
+        self.share_prompts = share_prompts
+        self.train_rows: list[SharedRow] | None = None
         self.max_train_samples, self.val_max_samples = max_train_samples, val_max_samples
         self.train_samples: list[TokenizedSample] | None = None
         self.val_samples: list[TokenizedSample] | None = None
@@ -71,6 +79,11 @@ class GPT4ToolsDataModule(pl.LightningDataModule):
             log.info("train: %d samples from %s, %d tokens (%.0f per sample), %d target tokens (%.1f%%)",
                      len(self.train_samples), self.train_file, n_tok, n_tok / len(self.train_samples), n_tgt,
                      100 * n_tgt / max(n_tok, 1))
+            if self.share_prompts:
+                self.train_rows = share_prompts(self.train_samples, max_row_length=2 * self.max_length)
+                row_tokens = sum(len(r) for r in self.train_rows)
+                log.info("prompt sharing: %d samples in %d rows, %d tokens (%.2fx fewer)", len(self.train_samples),
+                         len(self.train_rows), row_tokens, n_tok / max(row_tokens, 1))
         if self.val_samples is None and self.val_file is not None:
             self.val_samples = self._load(self.val_file, self.val_max_samples)
 
@@ -83,16 +96,18 @@ class GPT4ToolsDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         self.setup("fit")
         world, rank = self._rank_info()
+        items = self.train_rows if self.share_prompts else self.train_samples
         self._sampler = LengthGroupedBatchSampler(
-            [len(s) for s in self.train_samples], self.batch_size, seed=self.seed, shuffle=True,
+            [len(s) for s in items], self.batch_size, seed=self.seed, shuffle=True,
             group_factor=self.group_factor, max_tokens=self.max_tokens,
             pack_tokens=self.max_length if self.packing else None, num_replicas=world, rank=rank)
         if self._resume is not None:
             self._sampler.resume_from(self._resume["epoch"], self._resume["batches_done"])
             log.info("resuming data order at epoch %d after %d batches", self._resume["epoch"],
                      self._resume["batches_done"])
-        return DataLoader(_ListDataset(self.train_samples), batch_sampler=self._sampler,
-                          collate_fn=Collator(self.tokenizer.pad_token_id, pack=self.packing),
+        collate = (SharedRowCollator(self.tokenizer.pad_token_id) if self.share_prompts
+                   else Collator(self.tokenizer.pad_token_id, pack=self.packing))
+        return DataLoader(_ListDataset(items), batch_sampler=self._sampler, collate_fn=collate,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader | list:

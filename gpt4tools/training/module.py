@@ -54,17 +54,23 @@ class LoRAModule(pl.LightningModule):
 
     # ----------------------------------------------------------------------------------- loss
     def loss_and_count(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        """Mean cross-entropy over target tokens of the batch, and the number of target tokens."""
-        labels = batch["labels"]
+        """Mean cross-entropy over target tokens of the batch, and the number of target tokens.
+
+        Batches give either ``labels`` (the usual shift: position t predicts label t+1) or
+        ``shift_labels`` (the label each position predicts, as prompt-shared rows do).
+        """
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-        targets = labels[:, 1:]
+        shifted = "shift_labels" in batch
+        targets = batch["shift_labels"] if shifted else batch["labels"][:, 1:]
         keep = targets != IGNORE_INDEX
         count = int(keep.sum())
         if self._split is None:
-            logits = self.model(**inputs, use_cache=False).logits[:, :-1]
+            logits = self.model(**inputs, use_cache=False).logits
+            logits = logits if shifted else logits[:, :-1]
             return F.cross_entropy(logits[keep].float(), targets[keep]), count
         body, head = self._split
-        hidden = body(**inputs, use_cache=False).last_hidden_state[:, :-1]
+        hidden = body(**inputs, use_cache=False).last_hidden_state
+        hidden = hidden if shifted else hidden[:, :-1]
         logits = head(hidden[keep]).float()
         return F.cross_entropy(logits, targets[keep]), count
 
@@ -82,7 +88,10 @@ class LoRAModule(pl.LightningModule):
             return
         seconds = max(time.perf_counter() - self._t0, 1e-9)
         tokens = int(batch["input_ids"].numel())
-        nonpad = int(batch["attention_mask"].sum()) if "attention_mask" in batch else tokens
+        if "num_tokens" in batch:
+            nonpad = int(batch["num_tokens"])
+        else:
+            nonpad = int(batch["attention_mask"].sum()) if "attention_mask" in batch else tokens
         samples = batch_samples(batch)
         for key, value in (("tokens", tokens), ("nonpad_tokens", nonpad), ("samples", samples), ("seconds", seconds)):
             self.throughput[key] += value

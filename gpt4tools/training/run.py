@@ -57,10 +57,14 @@ def build_datamodule(cfg: DictConfig, tokenizer, files: dict[str, Path]):
     from gpt4tools.training.datamodule import GPT4ToolsDataModule
 
     b = cfg.batching
+    share = bool(b.get("share_prompts", False)) and not bool(b.packing)
+    if share and cfg.model.get("attn_implementation") not in (None, "sdpa", "eager"):
+        raise ValueError(f"batching.share_prompts needs a 4-D attention mask, which attn_implementation="
+                         f"{cfg.model.attn_implementation} does not take: set batching.share_prompts=false")
     return GPT4ToolsDataModule(
         files["train"], files.get("val_seen"), tokenizer, cfg.model.chat_template, int(b.max_length),
         batch_size=int(b.batch_size), eval_batch_size=int(b.eval_batch_size), max_tokens=b.get("max_tokens"),
-        packing=bool(b.packing), group_factor=int(b.group_factor), max_train_samples=b.get("max_train_samples"),
+        packing=bool(b.packing), share_prompts=share, group_factor=int(b.group_factor), max_train_samples=b.get("max_train_samples"),
         val_max_samples=b.get("val_max_samples"), seed=int(cfg.seed), num_workers=int(b.num_workers))
 
 
