@@ -3,7 +3,8 @@
 Its BERT wrapper copies three helpers from ``BertModel`` - ``get_extended_attention_mask``,
 ``invert_attention_mask`` and ``get_head_mask`` - which transformers 5 removed, so building the model raises
 AttributeError. This module puts back small equivalents of the transformers 4.x helpers on ``BertModel``,
-only when they are missing.
+only when they are missing. The wrapper also calls ``BertEmbeddings`` with ``past_key_values_length``, which
+transformers 5.24 renamed ``cache_length``; the embeddings then take the old name too.
 """
 
 from __future__ import annotations
@@ -50,6 +51,28 @@ def get_head_mask(self, head_mask, num_hidden_layers, is_attention_chunked=False
     return head_mask
 
 
+def _accept_past_key_values_length() -> bool:
+    """Let ``BertEmbeddings.forward`` take ``past_key_values_length`` where it was renamed ``cache_length``."""
+    import functools
+    import inspect
+
+    from transformers.models.bert.modeling_bert import BertEmbeddings
+
+    params = inspect.signature(BertEmbeddings.forward).parameters
+    if "past_key_values_length" in params or "cache_length" not in params:
+        return False
+    forward = BertEmbeddings.forward
+
+    @functools.wraps(forward)
+    def renamed(self, *args, past_key_values_length: int | None = None, **kwargs):
+        if past_key_values_length is not None:
+            kwargs.setdefault("cache_length", past_key_values_length)
+        return forward(self, *args, **kwargs)
+
+    BertEmbeddings.forward = renamed
+    return True
+
+
 def ensure_bert_helpers() -> bool:
     """Add the missing helpers to ``transformers.BertModel``; returns True when something was added."""
     from transformers import BertModel
@@ -60,6 +83,7 @@ def ensure_bert_helpers() -> bool:
         if not hasattr(BertModel, name):
             setattr(BertModel, name, fn)
             added = True
+    added = _accept_past_key_values_length() or added
     if added:
         log.info("restored BertModel attention-mask helpers for groundingdino on transformers 5")
     return added
