@@ -69,6 +69,7 @@ def test_packing_rows_and_collation():
     padded = Collator(0)(samples)
     assert padded["input_ids"].shape == (2, 3) and padded["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert padded["labels"][1, 2] == IGNORE_INDEX
+    assert int(padded["num_tokens"]) == int(batch["num_tokens"]) == 5
 
 
 def test_target_only_loss_equals_full_loss_and_packing_matches(tiny_model_cfg, smollm2_tokenizer):

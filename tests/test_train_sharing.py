@@ -29,6 +29,9 @@ def test_chain_steps_share_one_row_and_stragglers_stay_alone(smollm2_tokenizer):
     samples = tokenize_samples(_chain_items(), smollm2_tokenizer, "chatml", 2048)
     rows = share_prompts(samples)
     assert sorted(r.num_samples for r in rows) == [1, 3]
+    restored = [s for r in rows for s in r.samples()]
+    assert sorted(map(tuple, (s.input_ids for s in restored))) == sorted(map(tuple, (s.input_ids for s in samples)))
+    assert sorted(map(tuple, (s.labels for s in restored))) == sorted(map(tuple, (s.labels for s in samples)))
     chain = next(r for r in rows if r.num_samples == 3)
     assert len(chain.trunk) > 0.8 * len(samples[0])
     assert sum(len(r) for r in rows) < 0.6 * sum(len(s) for s in samples)

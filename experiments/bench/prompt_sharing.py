@@ -4,8 +4,9 @@
     python experiments/bench/prompt_sharing.py --model tiny --samples 16   # seconds, a smoke test
 
 Both sides train the same samples with the same LoRA model and the same step (``LoRAModule`` loss,
-bf16 autocast as ``precision=bf16-mixed``, AdamW): ours in rows of ``share_prompts`` (batch = 4 rows),
-the baseline in the length-grouped batches of 4 samples that training used before. The samples are
+bf16 autocast as ``precision=bf16-mixed``, AdamW): ours in length-grouped batches of 4 rows of
+``share_prompts`` (rows capped at twice ``--max-length``, as the datamodule does), the baseline in the
+length-grouped batches of 4 samples that training used before. The samples are
 whole rows drawn at random from the generated training set, so chains and single samples come in
 the mix training sees. The two sides alternate in halves so that load from other processes hits
 both alike. Before timing, one fp32 batch checks that the two layouts give the same loss and
@@ -25,8 +26,6 @@ import torch
 import gpt4tools  # noqa: F401  (library work-arounds before torch-based imports)
 from gpt4tools.training.batching import Collator, LengthGroupedBatchSampler
 from gpt4tools.training.sharing import SharedRowCollator, share_prompts
-
-log = logging.getLogger("prompt_sharing")
 
 
 def _check_same_gradients(module, separate: dict, shared: dict) -> tuple[float, float]:
@@ -49,6 +48,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=48, help="samples trained by each side (whole rows)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--data-file", default=None, help="GPT4Tools train JSON (default: the generated default set)")
+    parser.add_argument("--max-length", type=int, default=1024, help="batching.max_length (cpu_default: 1024)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -67,24 +67,25 @@ def main() -> None:
 
         args.data_file = str(ensure_dataset(cfg)["train"])
     tok = load_tokenizer(cfg.model)
-    samples = tokenize_samples(read_samples(args.data_file), tok, cfg.model.chat_template, 2048)
-    rows = share_prompts(samples, max_row_length=4096)
+    samples = tokenize_samples(read_samples(args.data_file), tok, cfg.model.chat_template, args.max_length)
+    rows = share_prompts(samples, max_row_length=2 * args.max_length)  # as the datamodule builds them
     random.Random(0).shuffle(rows)
     picked, n = [], 0
     while n < args.samples:
         picked.append(rows[len(picked)])
         n += picked[-1].num_samples
-    flat = [type(samples[0])(r.trunk + b.input_ids, [-100] * len(r.trunk) + b.labels) for r in picked for b in r.branches]
+    flat = [s for r in picked for s in r.samples()]
 
     pad = tok.pad_token_id
-    shared_batches = [SharedRowCollator(pad)(picked[i:i + args.batch_size]) for i in range(0, len(picked), args.batch_size)]
+    row_sampler = LengthGroupedBatchSampler([len(r) for r in picked], args.batch_size, seed=0)
+    shared_batches = [SharedRowCollator(pad)([picked[i] for i in b]) for b in row_sampler]
     sampler = LengthGroupedBatchSampler([len(s) for s in flat], args.batch_size, seed=0)
     separate_batches = [Collator(pad)([flat[i] for i in b]) for b in sampler]
 
     module = LoRAModule(build_lora_model(cfg, tok), {"lr": 1e-4}, {})
     module.model.train()
     first = [r for r in picked if r.num_samples > 1][: args.batch_size]  # rows that do share a trunk
-    first_flat = [type(samples[0])(r.trunk + b.input_ids, [-100] * len(r.trunk) + b.labels) for r in first for b in r.branches]
+    first_flat = [s for r in first for s in r.samples()]
     loss_diff, grad_diff = _check_same_gradients(module, Collator(pad)(first_flat), SharedRowCollator(pad)(first))
 
     optimizer = torch.optim.AdamW([p for p in module.model.parameters() if p.requires_grad], lr=1e-4)
@@ -107,7 +108,7 @@ def main() -> None:
             seconds[name] += run(batches[:cut] if half == 0 else batches[cut:])
 
     tokens = {"shared": sum(int(b["num_tokens"]) for b in shared_batches),
-              "separate": sum(int(b["attention_mask"].sum()) for b in separate_batches)}
+              "separate": sum(int(b["num_tokens"]) for b in separate_batches)}
     print(f"prompt sharing, model={args.model}, {len(flat)} samples ({len(picked)} rows) from {args.data_file}, "
           f"batch {args.batch_size}, {args.threads} threads")
     print(f"same samples in both layouts (fp32): |loss difference| {loss_diff:.2e}, "

@@ -85,5 +85,5 @@ def ensure_bert_helpers() -> bool:
             added = True
     added = _accept_past_key_values_length() or added
     if added:
-        log.info("restored BertModel attention-mask helpers for groundingdino on transformers 5")
+        log.info("restored the BERT helpers and argument names that groundingdino expects on transformers 5")
     return added

@@ -128,7 +128,8 @@ class Collator:
                 labels.extend([IGNORE_INDEX, *s.labels[1:]])
             pos = [p for s in samples for p in range(len(s))]
             return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
-                    "position_ids": torch.tensor([pos]), "num_samples": torch.tensor(len(samples))}
+                    "position_ids": torch.tensor([pos]), "num_samples": torch.tensor(len(samples)),
+                    "num_tokens": torch.tensor(len(ids))}
         width = max(len(s) for s in samples)
         if self.pad_to_multiple_of:
             width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -140,4 +141,5 @@ class Collator:
             ids[r, :n] = torch.tensor(s.input_ids)
             labels[r, :n] = torch.tensor(s.labels)
             mask[r, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask, "num_samples": torch.tensor(len(samples))}
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask, "num_samples": torch.tensor(len(samples)),
+                "num_tokens": mask.sum()}

@@ -88,10 +88,7 @@ class LoRAModule(pl.LightningModule):
             return
         seconds = max(time.perf_counter() - self._t0, 1e-9)
         tokens = int(batch["input_ids"].numel())
-        if "num_tokens" in batch:
-            nonpad = int(batch["num_tokens"])
-        else:
-            nonpad = int(batch["attention_mask"].sum()) if "attention_mask" in batch else tokens
+        nonpad = int(batch["num_tokens"]) if "num_tokens" in batch else tokens
         samples = batch_samples(batch)
         for key, value in (("tokens", tokens), ("nonpad_tokens", nonpad), ("samples", samples), ("seconds", seconds)):
             self.throughput[key] += value

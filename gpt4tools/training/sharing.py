@@ -35,6 +35,11 @@ class SharedRow:
     def num_samples(self) -> int:
         return len(self.branches)
 
+    def samples(self) -> list[TokenizedSample]:
+        """The member samples as they were before sharing."""
+        prompt = [IGNORE_INDEX] * len(self.trunk)
+        return [TokenizedSample(self.trunk + b.input_ids, prompt + b.labels) for b in self.branches]
+
 
 def _prompt_length(sample: TokenizedSample) -> int:
     """Tokens before the first target token."""
