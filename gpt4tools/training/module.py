@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from gpt4tools.models.parts import split_body_head
 from gpt4tools.prompt import IGNORE_INDEX
+from gpt4tools.training.sharing import masks_for_layers
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -60,6 +61,9 @@ class LoRAModule(pl.LightningModule):
         ``shift_labels`` (the label each position predicts, as prompt-shared rows do).
         """
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+        if "attention_mask" in inputs:
+            inputs["attention_mask"] = masks_for_layers(self.model.config, inputs["attention_mask"],
+                                                        inputs.get("position_ids"))
         shifted = "shift_labels" in batch
         targets = batch["shift_labels"] if shifted else batch["labels"][:, 1:]
         keep = targets != IGNORE_INDEX
@@ -105,20 +109,27 @@ class LoRAModule(pl.LightningModule):
 
     # ------------------------------------------------------------------------- optimizers
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
         opt = self.optimizer_cfg
         name = str(opt.get("name", "adamw"))
         kwargs = {"lr": float(opt["lr"]), "weight_decay": float(opt.get("weight_decay", 0.0)),
                   "betas": tuple(opt.get("betas", (0.9, 0.999))), "eps": float(opt.get("eps", 1e-8))}
         if name == "adamw":
-            optimizer = torch.optim.AdamW(params, **kwargs)
+            cls = torch.optim.AdamW
         elif name in ("adamw_8bit", "paged_adamw_8bit"):
             import bitsandbytes as bnb
 
             cls = bnb.optim.AdamW8bit if name == "adamw_8bit" else bnb.optim.PagedAdamW8bit
-            optimizer = cls(params, **kwargs)
         else:
             raise ValueError(f"optimizer.name={name!r}: choose adamw, adamw_8bit or paged_adamw_8bit")
+        ratio = opt.get("loraplus_lr_ratio")
+        if ratio:
+            from peft.optimizers import create_loraplus_optimizer
+
+            lr = kwargs.pop("lr")
+            optimizer = create_loraplus_optimizer(self.model, cls, lr=lr, loraplus_lr_ratio=float(ratio), **kwargs)
+            log.info("LoRA+: lr %.2g for A, %.2g for B", lr, lr * float(ratio))
+        else:
+            optimizer = cls([p for p in self.model.parameters() if p.requires_grad], **kwargs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._scheduler(optimizer), "interval": "step"}}
 
     def _scheduler(self, optimizer: torch.optim.Optimizer):

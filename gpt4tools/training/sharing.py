@@ -142,3 +142,32 @@ class SharedRowCollator:
         return {"input_ids": ids, "position_ids": positions, "attention_mask": mask, "shift_labels": shift_labels,
                 "num_samples": torch.tensor(sum(r.num_samples for r in rows)),
                 "num_tokens": torch.tensor(sum(len(r) for r in rows))}
+
+
+def masks_for_layers(config, attention_mask: torch.Tensor,
+                     position_ids: torch.Tensor | None) -> torch.Tensor | dict[str, torch.Tensor]:
+    """The row mask as the backbone's layers need it.
+
+    A 4-D mask reaches every layer as it is, so for backbones with sliding-window layers (Gemma 2/3, Qwen2 with
+    ``use_sliding_window`` ...) the window is applied here, from the true positions: one mask per layer type, the
+    form such models take in place of a tensor. A key is kept in a sliding layer when its position is less than
+    ``sliding_window`` before the query's, exactly as for the separate sample.
+
+    Raises:
+        ValueError: the backbone slides a window but names no layer types, so it would not take per-type masks.
+    """
+    if attention_mask.dim() != 4:
+        return attention_mask
+    layer_types = set(getattr(config, "layer_types", None) or [])
+    window = getattr(config, "sliding_window", None)
+    if "sliding_attention" in layer_types and window:
+        if position_ids is None:
+            raise ValueError("a sliding-window backbone needs position_ids with a 4-D row mask")
+        distance = position_ids[:, :, None] - position_ids[:, None, :]
+        sliding = attention_mask & (distance < int(window))[:, None]
+        return {"full_attention": attention_mask, "sliding_attention": sliding}
+    if window and not layer_types:
+        raise ValueError(f"{type(config).__name__} slides a {window}-token window in every layer and takes one 4-D "
+                         "mask as it is, so prompt-shared rows would see past the window: set "
+                         "batching.share_prompts=false")
+    return attention_mask
