@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The ablation sweeps of experiments/RESULTS.md at a small CPU budget per run (40 steps x 4 rows of prompt-shared samples, evaluation on
-# the first 50 items of val_seen and test_unseen), then their tables and figures:
+# the first 50 items of the default dataset's val_seen and test_unseen: eval.sets_from=default in the ablate_* presets), then their
+# tables and figures:
 #   bash experiments/ablations.sh [OUT]          (OUT: outputs/ablations; PY: the interpreter, default .venv/bin/python)
 set -euo pipefail
 OUT=${1:-outputs/ablations}

@@ -54,7 +54,10 @@ def test_ablation_table_labels_jobs_by_their_overrides_and_skips_zero_shot(tmp_p
         _report(job / "eval" / "zero_shot", "zero_shot", {"val_seen": 0.0, "test_unseen": 0.0}, None)
         (job / ".hydra").mkdir()
         (job / ".hydra" / "overrides.yaml").write_text(f"- experiment={exp}\n- trainer.max_steps=30\n")
+        (job / "adapter").mkdir()
+        (job / "adapter" / "training_progress.json").write_text(json.dumps({"samples_seen": 100 + i}))
     table = ablation_table(sweep)
+    assert table.set_index("job").loc["ablate_no_negatives", "samples"] == 101
     assert sorted(table["job"]) == ["ablate_no_negatives", "cpu_default"]
     assert table.set_index("job").loc["ablate_no_negatives", "SR val_seen"] == 40.0
     assert table.set_index("job").loc["ablate_no_negatives", "no-tool-called val_seen"] == 50.0

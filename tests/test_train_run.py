@@ -6,6 +6,7 @@ import json
 import pytest
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from training_helpers import train_cfg
 
@@ -92,3 +93,30 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
     assert any(v.abs().sum() > 0 for k, v in a.items() if "lora_B" in k)  # it did train
+
+
+@pytest.mark.parametrize("sets_from", ["run", "default"])
+def test_evaluation_after_training_scores_the_chosen_eval_sets(sets_from, tmp_path, monkeypatch):
+    """Ablations that change the data are scored on the default dataset's eval sets, not their own."""
+    from gpt4tools.evaluation import run as eval_run
+    from gpt4tools.training import run as train_run
+    from gpt4tools.utils import config
+
+    composed = {}
+    monkeypatch.setattr(config, "compose", lambda name, overrides, output_dir=None: composed.setdefault("o", overrides))
+    monkeypatch.setattr(eval_run, "run", lambda cfg: cfg)
+    cfg = OmegaConf.create({"model": {"name": "tiny"}, "paths": {"output_dir": str(tmp_path)},
+                            "eval": {"sets_from": sets_from, "overrides": ["limit=5"]}})
+    overrides = train_run._evaluate(cfg, tmp_path / "adapter", {"val_seen": tmp_path / "own_val.json"})
+    own = f"data.val_seen_file={tmp_path / 'own_val.json'}"
+    assert (own in overrides) == (sets_from == "run")
+    assert overrides[-1] == "limit=5" and f"adapter={tmp_path / 'adapter'}" in overrides
+
+
+def test_evaluation_after_training_refuses_an_unknown_sets_from(tmp_path):
+    from gpt4tools.training import run as train_run
+
+    cfg = OmegaConf.create({"model": {"name": "tiny"}, "paths": {"output_dir": str(tmp_path)},
+                            "eval": {"sets_from": "test"}})
+    with pytest.raises(ValueError, match="sets_from"):
+        train_run._evaluate(cfg, tmp_path / "adapter", {})

@@ -88,19 +88,35 @@ def tool_calls_on_no_tool_items(scores_file: Path) -> float | None:
     return round(100 * sum(r.get("pred_tool") not in (None, "", NO_TOOL) for r in no_tool) / len(no_tool), 1)
 
 
+def _samples_trained(report_dir: Path) -> int | None:
+    """Samples the training job that wrote ``report_dir`` (``<job>/eval``) had trained on, if it saved them."""
+    from gpt4tools.training.export import adapter_progress
+
+    for folder in (report_dir, *report_dir.parents[:2]):
+        progress = adapter_progress(folder / "adapter")
+        if progress is not None:
+            return int(progress["samples_seen"])
+    return None
+
+
 def ablation_table(sweep_dir: str | Path, scorer: str = "compat") -> pd.DataFrame:
-    """One row per training job: SR and SR_t per eval set, and how often items that need no tool got a tool call
-    (``no-tool called``: does a model trained without negatives answer Yes to everything?)."""
+    """One row per training job: samples trained, SR and SR_t per eval set, and how often items that need no tool
+    got a tool call (``no-tool called``: does a model trained without negatives answer Yes to everything?)."""
     sweep_dir = Path(sweep_dir)
     df = collect(sweep_dir, scorer)
     df = df[df["label"] != "zero_shot"]
     called = [tool_calls_on_no_tool_items(sweep_dir / job / "scores" / f"{name}.{scorer}.jsonl")
               for job, name in zip(df["job"], df["set"])]
-    df = df.assign(job=[_job_label(o) for o in df["overrides"]], no_tool_called=called)
+    labels = [_job_label(o) for o in df["overrides"]]
+    samples = {label: _samples_trained(sweep_dir / job) for label, job in zip(labels, df["job"])}
+    df = df.assign(job=labels, no_tool_called=called)
     wide = df.pivot_table(index="job", columns="set", values=["SR", "SR_t", "no_tool_called"])
     wide.columns = [f"{metric.replace('_', '-') if metric == 'no_tool_called' else metric} {name}"
                     for metric, name in wide.columns]
-    return wide.reset_index()
+    wide = wide.reset_index()
+    if any(n is not None for n in samples.values()):
+        wide.insert(1, "samples", [samples[job] for job in wide["job"]])
+    return wide
 
 
 def plot_ablation_bars(table: pd.DataFrame, out: str | Path, title: str = "Ablations (compat SR)") -> Path:

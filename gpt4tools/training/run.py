@@ -225,24 +225,19 @@ def _val_loss(results: list[dict[str, float]]) -> float:
 
 
 def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any:
-    """Evaluation stage after training: the tuned adapter vs the zero-shot base (``gpt4tools.evaluation``).
-
-    Uses ``gpt4tools.evaluation.run.evaluate_after_training(cfg, adapter_dir)`` when the evaluation package
-    provides it; otherwise composes ``conf/evaluate.yaml`` for this adapter, model and dataset (plus
+    """Evaluation stage after training: composes ``conf/evaluate.yaml`` for this adapter and model (plus
     ``eval.overrides``, e.g. ``zero_shot=true limit=20``) and runs it into ``<run>/eval``.
+
+    ``eval.sets_from``: ``run`` scores this run's own val_seen / test_unseen; ``default`` scores the default
+    dataset's, so that runs which change the data (the ablations) are all scored on the same items.
     """
-    try:
-        from gpt4tools.evaluation import run as eval_run
-    except ImportError as err:
-        log.warning("evaluation after training is enabled but gpt4tools.evaluation cannot be imported (%s); "
-                    "adapter saved to %s (evaluate it with evaluate.py adapter=%s)", err, adapter_dir, adapter_dir)
-        return None
-    hook = getattr(eval_run, "evaluate_after_training", None)
-    if hook is not None:
-        return hook(cfg, adapter_dir)
+    from gpt4tools.evaluation import run as eval_run
     from gpt4tools.utils.config import compose
 
+    sets_from = cfg.eval.get("sets_from", "run")
+    if sets_from not in ("run", "default"):
+        raise ValueError(f"eval.sets_from must be 'run' or 'default', got {sets_from!r}")
+    data = [f"data.{k}_file={v}" for k, v in files.items()] if sets_from == "run" else []
     out = Path(cfg.paths.output_dir) / "eval"
-    overrides = [f"model={cfg.model.name}", f"adapter={adapter_dir}",
-                 *[f"data.{k}_file={v}" for k, v in files.items()], *list(cfg.eval.get("overrides") or [])]
+    overrides = [f"model={cfg.model.name}", f"adapter={adapter_dir}", *data, *list(cfg.eval.get("overrides") or [])]
     return eval_run.run(compose("evaluate", overrides, output_dir=str(out)))
