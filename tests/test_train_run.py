@@ -102,8 +102,7 @@ def test_evaluation_after_training_scores_the_chosen_eval_sets(sets_from, tmp_pa
     from gpt4tools.training import run as train_run
     from gpt4tools.utils import config
 
-    composed = {}
-    monkeypatch.setattr(config, "compose", lambda name, overrides, output_dir=None: composed.setdefault("o", overrides))
+    monkeypatch.setattr(config, "compose", lambda name, overrides, output_dir=None: overrides)
     monkeypatch.setattr(eval_run, "run", lambda cfg: cfg)
     cfg = OmegaConf.create({"model": {"name": "tiny"}, "paths": {"output_dir": str(tmp_path)},
                             "eval": {"sets_from": sets_from, "overrides": ["limit=5"]}})
@@ -113,10 +112,10 @@ def test_evaluation_after_training_scores_the_chosen_eval_sets(sets_from, tmp_pa
     assert overrides[-1] == "limit=5" and f"adapter={tmp_path / 'adapter'}" in overrides
 
 
-def test_evaluation_after_training_refuses_an_unknown_sets_from(tmp_path):
-    from gpt4tools.training import run as train_run
+def test_an_unknown_eval_sets_from_is_refused_before_training(tmp_path, monkeypatch):
+    from gpt4tools.training.build import TrainingConfigError
 
-    cfg = OmegaConf.create({"model": {"name": "tiny"}, "paths": {"output_dir": str(tmp_path)},
-                            "eval": {"sets_from": "test"}})
-    with pytest.raises(ValueError, match="sets_from"):
-        train_run._evaluate(cfg, tmp_path / "adapter", {})
+    monkeypatch.setattr(pl, "seed_everything", lambda *a, **k: pytest.fail("got past the config check"))
+    cfg = OmegaConf.create({"seed": 0, "eval": {"sets_from": "test"}})
+    with pytest.raises(TrainingConfigError, match="eval.sets_from='test'"):
+        run(cfg)

@@ -92,7 +92,7 @@ def _samples_trained(report_dir: Path) -> int | None:
     """Samples the training job that wrote ``report_dir`` (``<job>/eval``) had trained on, if it saved them."""
     from gpt4tools.training.export import adapter_progress
 
-    for folder in (report_dir, *report_dir.parents[:2]):
+    for folder in (report_dir, report_dir.parent):
         progress = adapter_progress(folder / "adapter")
         if progress is not None:
             return int(progress["samples_seen"])

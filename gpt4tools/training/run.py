@@ -168,6 +168,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from gpt4tools.training.export import save_adapter
     from gpt4tools.training.module import LoRAModule
 
+    _eval_sets_from(cfg)  # a typo here would otherwise surface only after training
     pl.seed_everything(int(cfg.seed), workers=True)
     # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
@@ -224,6 +225,16 @@ def _val_loss(results: list[dict[str, float]]) -> float:
     return float(results[0]["val/loss"]) if results and "val/loss" in results[0] else float("nan")
 
 
+def _eval_sets_from(cfg: DictConfig) -> str:
+    """``eval.sets_from`` (``run`` or ``default``), checked."""
+    from gpt4tools.training.build import TrainingConfigError
+
+    sets_from = (cfg.get("eval") or {}).get("sets_from", "run")
+    if sets_from not in ("run", "default"):
+        raise TrainingConfigError(f"eval.sets_from={sets_from!r}: choose run or default")
+    return sets_from
+
+
 def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any:
     """Evaluation stage after training: composes ``conf/evaluate.yaml`` for this adapter and model (plus
     ``eval.overrides``, e.g. ``zero_shot=true limit=20``) and runs it into ``<run>/eval``.
@@ -234,10 +245,7 @@ def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any
     from gpt4tools.evaluation import run as eval_run
     from gpt4tools.utils.config import compose
 
-    sets_from = cfg.eval.get("sets_from", "run")
-    if sets_from not in ("run", "default"):
-        raise ValueError(f"eval.sets_from must be 'run' or 'default', got {sets_from!r}")
-    data = [f"data.{k}_file={v}" for k, v in files.items()] if sets_from == "run" else []
+    data = [f"data.{k}_file={v}" for k, v in files.items()] if _eval_sets_from(cfg) == "run" else []
     out = Path(cfg.paths.output_dir) / "eval"
     overrides = [f"model={cfg.model.name}", f"adapter={adapter_dir}", *data, *list(cfg.eval.get("overrides") or [])]
     return eval_run.run(compose("evaluate", overrides, output_dir=str(out)))
