@@ -207,6 +207,59 @@ def test_final_steps_thins_closing_steps_in_train_only(tmp_path):
         assert [s.record() for s in half.samples[split]] == [s.record() for s in every.samples[split]]
 
 
+def test_tool_aliases_rename_shown_tools_consistently_in_train_only(tmp_path):
+    from gpt4tools.data.aliases import TOOL_ALIASES
+
+    plain = generate_dataset(_cfg(tmp_path, "data=small", "data.negatives_ratio=0"))
+    aliased = generate_dataset(_cfg(tmp_path, "data=small", "data.negatives_ratio=0", "data.tool_aliases=0.5"))
+    alias_names = {a for names in TOOL_ALIASES.values() for a in names}
+    renamed = 0
+    for sample in aliased.samples["train"]:
+        shown = _SHOWN.search(sample.instruction).group(1).split(", ")
+        assert len(shown) == len(set(shown))
+        steps = sample.instruction.rsplit("\nNew input:", 1)[-1] + sample.output
+        called = re.findall(r"^Action: (.*)", steps, flags=re.M)
+        assert set(called) <= set(shown)  # every action line uses the name its prompt shows
+        renamed += any(name in alias_names for name in shown)
+    assert renamed > 0.3 * len(aliased.samples["train"])
+    for split in ("val_seen", "test_unseen"):  # eval sets keep the catalog names, unchanged
+        assert [s.record() for s in aliased.samples[split]] == [s.record() for s in plain.samples[split]]
+    # off (the default) hashes as before the option existed, so existing caches stay valid
+    assert settings_hash(_cfg(tmp_path, "data.tool_aliases=0")) == settings_hash(_cfg(tmp_path))
+    assert settings_hash(_cfg(tmp_path, "data.tool_aliases=0.5")) != settings_hash(_cfg(tmp_path))
+
+
+def test_caption_boxes_drops_the_object_list_from_some_train_descriptions(tmp_path):
+    box = re.compile(r"Description: [^\n]*\[\d+, \d+, \d+, \d+\][^\n]* Understand the image")
+    plain = generate_dataset(_cfg(tmp_path, "data=small", "data.caption_boxes=1.0"))
+    half = generate_dataset(_cfg(tmp_path, "data=small", "data.caption_boxes=0.5"))
+
+    def boxed_share(samples):
+        uploads = [s for s in samples if "Provide an image named" in s.instruction]
+        return sum(bool(box.search(s.instruction)) for s in uploads) / len(uploads)
+
+    assert boxed_share(plain.samples["train"]) > 0.95  # (a few seed captions list no boxes)
+    assert 0.3 < boxed_share(half.samples["train"]) < 0.7
+    assert all(" Understand the image using tools." in s.instruction for s in half.samples["train"]
+               if "Provide an image named" in s.instruction)
+    for split in ("val_seen", "test_unseen"):  # eval sets keep the boxes (Crop Image reads its box there)
+        assert [s.record() for s in half.samples[split]] == [s.record() for s in plain.samples[split]]
+    assert settings_hash(_cfg(tmp_path, "data.caption_boxes=1.0")) != settings_hash(_cfg(tmp_path))
+
+
+def test_aliases_exist_for_seen_tools_only_and_name_no_catalog_tool():
+    from gpt4tools.data.aliases import TOOL_ALIASES
+
+    assert set(TOOL_ALIASES) == {k for k, s in CATALOG.items() if s.split == "seen"}
+    catalog_names = {s.name.lower() for s in CATALOG.values()}
+    unseen = [s.name.lower() for s in CATALOG.values() if s.split == "unseen"]
+    for names in TOOL_ALIASES.values():
+        assert len(names) == len(set(names)) >= 2
+        for name in names:
+            assert name.lower() not in catalog_names
+            assert not any(u in name.lower() for u in unseen) and "crop" not in name.lower(), name
+
+
 def test_deterministic_and_hash_tracks_settings(tmp_path):
     a = generate_dataset(_cfg(tmp_path, "data=small"))
     b = generate_dataset(_cfg(tmp_path, "data=small"))

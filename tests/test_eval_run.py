@@ -165,3 +165,26 @@ def test_split_names_resolve_through_the_data_config(tmp_path):
     assert resolve_eval_sets(cfg) == {"val_seen": SEEN}
     with pytest.raises(EvalDataError, match="neither a dataset split"):
         resolve_eval_sets(_cfg(tmp_path, "eval_sets=nowhere.json"))
+
+
+def test_report_breaks_scores_down_by_step_kind(tmp_path):
+    """First calls, chain continuations, closing answers and no-tool requests get their own rows."""
+    from gpt4tools.evaluation.api import score_and_report
+    from gpt4tools.evaluation.items import STEP_KINDS, EvalItem
+
+    base = "Tools...\nNew input: make an edge image, then a cat from it\nGPT4Tools needs to use tools.\n"
+    call = "Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: a.png\nObservation:"
+    after = base + call + " b.png\n"
+    nxt = ("Thought: Do I need to use a tool? Yes\nAction: Generate Image Condition On Canny Image\n"
+           "Action Input: b.png, a cat\nObservation:")
+    answer = "Thought: Do I need to use a tool? No\nAI: b.png"
+    items = [EvalItem("first", base, call, tool="Edge Detection On Image"),
+             EvalItem("next", after, nxt, tool="Generate Image Condition On Canny Image"),
+             EvalItem("close", after, answer), EvalItem("chat", "New input: hi\n", "Thought: Do I need to use a tool? No\nAI: hi")]
+    assert [it.step_kind for it in items] == list(STEP_KINDS)
+    preds = {"first": call, "next": answer, "close": answer, "chat": answer}  # the chain stops after one tool
+    report, _ = score_and_report({"s": items}, {"s": preds}, tmp_path, scorers=("compat",), plots=False)
+    per_step = report["sets"]["s"]["compat"]["per_step"]
+    assert {k: v["SR"] for k, v in per_step.items()} == {STEP_KINDS[0]: 1.0, STEP_KINDS[1]: 0.0,
+                                                         STEP_KINDS[2]: 1.0, STEP_KINDS[3]: 1.0}
+    assert "| s | compat | next tool after an observation | 1 |" in (tmp_path / "report.md").read_text()

@@ -42,22 +42,9 @@ def _check_same_gradients(module, separate: dict, shared: dict) -> tuple[float, 
     return abs(results[0][0] - results[1][0]), worst
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2_135m", help="a conf/model name")
-    parser.add_argument("--samples", type=int, default=48, help="samples trained by each side (whole rows)")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--data-file", default=None, help="GPT4Tools train JSON (default: the generated default set)")
-    parser.add_argument("--max-length", type=int, default=1024, help="batching.max_length (cpu_default: 1024)")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    torch.set_num_threads(args.threads)
-
+def pick_rows(args: argparse.Namespace):
+    """(config, tokenizer, shared rows drawn at random from the training set holding >= ``args.samples`` samples)."""
     from gpt4tools.models import load_tokenizer
-    from gpt4tools.training.build import build_lora_model
-    from gpt4tools.training.module import LoRAModule
     from gpt4tools.training.samples import read_samples, tokenize_samples
     from gpt4tools.utils.config import compose
 
@@ -74,6 +61,32 @@ def main() -> None:
     while n < args.samples:
         picked.append(rows[len(picked)])
         n += picked[-1].num_samples
+    return cfg, tok, picked
+
+
+def row_args(description: str) -> argparse.Namespace:
+    """The command line shared by the train-step benchmarks; also sets the offline variables and threads."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", default="smollm2_135m", help="a conf/model name")
+    parser.add_argument("--samples", type=int, default=48, help="samples trained by each side (whole rows)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--data-file", default=None, help="GPT4Tools train JSON (default: the generated default set)")
+    parser.add_argument("--max-length", type=int, default=1024, help="batching.max_length (cpu_default: 1024)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = row_args(__doc__.splitlines()[0])
+
+    from gpt4tools.training.build import build_lora_model
+    from gpt4tools.training.module import LoRAModule
+
+    cfg, tok, picked = pick_rows(args)
     flat = [s for r in picked for s in r.samples()]
 
     pad = tok.pad_token_id

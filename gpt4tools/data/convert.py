@@ -14,11 +14,14 @@ image into the history as ``Human:``/``AI:`` turns.
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gpt4tools.catalog import CATALOG, ArgKind, OutputKind, ToolSpec, format_action_input
+from gpt4tools.data.aliases import TOOL_ALIASES
+from gpt4tools.data.io import caption_scene
 from gpt4tools.data.parse import IMAGE_TOKEN, Instruction
 from gpt4tools.prompt import (
     continue_after_observation,
@@ -71,6 +74,8 @@ class ConvertOptions:
     context_mode: str = "all"  # "all": one sample per assistant step; "random": one random step per chain
     no_image_caption_prob: float = 0.5
     final_step_prob: float = 1.0  # chance that a chain's closing "No" step becomes a sample ("all" mode)
+    alias_prob: float = 0.0  # chance that a shown tool goes by another name in the sample (data.tool_aliases)
+    boxes_prob: float = 1.0  # chance that an upload turn's description keeps the caption's object boxes
 
 
 def observation_for(spec: ToolSpec, rng: random.Random) -> str:
@@ -96,19 +101,46 @@ def shown_tools(spec: ToolSpec, pool: Sequence[ToolSpec], rng: random.Random, op
     return tools
 
 
-def chain_steps(inst: Instruction, image_path: str, rng: random.Random) -> list[tuple[str, str | None, str]]:
-    """Assistant steps of one instruction: (step text, observation or None, tool key or NONE_TOOL)."""
+def upload_turn(image_path: str, caption: str, rng: random.Random, opts: ConvertOptions) -> str:
+    """The image-upload turn; its description lists the caption's object boxes with chance ``opts.boxes_prob``."""
+    if opts.boxes_prob < 1.0 and rng.random() >= opts.boxes_prob:
+        caption = caption_scene(caption) or caption
+    return image_upload_turn(image_path, caption)
+
+
+def renamed(tools: Sequence[ToolSpec], rng: random.Random, opts: ConvertOptions) -> dict[str, str]:
+    """Tool key -> the name it goes by in one sample: an alias with chance ``opts.alias_prob``, else its own."""
+    names = {t.key: t.name for t in tools}
+    if opts.alias_prob <= 0:
+        return names
+    for t in tools:
+        if t.key in TOOL_ALIASES and rng.random() < opts.alias_prob:
+            names[t.key] = rng.choice(TOOL_ALIASES[t.key])
+    return names
+
+
+def _as_named(tools: Sequence[ToolSpec], names: Mapping[str, str]) -> list[ToolSpec]:
+    return [t if names[t.key] == t.name else dataclasses.replace(t, name=names[t.key]) for t in tools]
+
+
+def chain_steps(inst: Instruction, image_path: str, rng: random.Random,
+                names: Mapping[str, str] | None = None) -> list[tuple[str, str | None, str]]:
+    """Assistant steps of one instruction: (step text, observation or None, tool key or NONE_TOOL).
+
+    ``names`` maps tool keys to the names the sample's prompt shows (aliases); catalog names otherwise.
+    """
     spec = CATALOG[inst.tool]
+    names = names or {}
     steps = []
     source = image_path
     if spec.prerequisite:
         pre = CATALOG[spec.prerequisite]
         obs = observation_for(pre, rng)
-        steps.append((tool_step(pre.name, image_path), obs, pre.key))
+        steps.append((tool_step(names.get(pre.key, pre.name), image_path), obs, pre.key))
         source = _observed_path(obs)
     args = [source if kind is ArgKind.IMAGE and a == IMAGE_TOKEN else a for kind, a in zip(spec.args, inst.args)]
     obs = observation_for(spec, rng)
-    steps.append((tool_step(spec.name, format_action_input(args)), obs, spec.key))
+    steps.append((tool_step(names.get(spec.key, spec.name), format_action_input(args)), obs, spec.key))
     steps.append((final_step(obs), None, NONE_TOOL))
     return steps
 
@@ -125,9 +157,11 @@ def _chain(inst: Instruction, caption: str | None, pool: Sequence[ToolSpec], rng
     image_path = image_path or random_image_name(rng)
     if history is None:
         with_image = spec.needs_image or rng.random() >= opts.no_image_caption_prob
-        history = image_upload_turn(image_path, caption) if (with_image and caption) else ""
-    prompt = render_prompt(shown_tools(spec, pool, rng, opts), inst.instruction, history)
-    steps = chain_steps(inst, image_path, rng)
+        history = upload_turn(image_path, caption, rng, opts) if (with_image and caption) else ""
+    tools = shown_tools(spec, pool, rng, opts)
+    names = renamed(tools, rng, opts)
+    prompt = render_prompt(_as_named(tools, names), inst.instruction, history)
+    steps = chain_steps(inst, image_path, rng, names)
     if not opts.context_samples:
         chosen = {0}
     elif opts.context_mode == "random":
@@ -153,7 +187,7 @@ def merged_samples(insts: Sequence[Instruction], caption: str, pool: Sequence[To
                    opts: ConvertOptions) -> list[Sample]:
     """A multi-turn conversation about one image: earlier instructions sit in the history as finished turns."""
     image_path = random_image_name(rng)
-    history = image_upload_turn(image_path, caption)
+    history = upload_turn(image_path, caption, rng, opts)
     out: list[Sample] = []
     for inst in insts:
         samples, answer = _chain(inst, caption, pool, rng, opts, history, image_path)
@@ -168,7 +202,8 @@ def negative_sample(item: dict, captions: Sequence[str], pool: Sequence[ToolSpec
     text = " ".join(p for p in (item["instruction"].strip(), item.get("input", "").strip()) if p)
     history = ""
     if captions and rng.random() < 0.5:
-        history = image_upload_turn(random_image_name(rng), rng.choice(captions))
+        history = upload_turn(random_image_name(rng), rng.choice(captions), rng, opts)
     spec = rng.choice(list(pool))
-    prompt = render_prompt(shown_tools(spec, pool, rng, opts), text, history)
+    tools = shown_tools(spec, pool, rng, opts)
+    prompt = render_prompt(_as_named(tools, renamed(tools, rng, opts)), text, history)
     return Sample(prompt, final_step(item["output"].strip()), NONE_TOOL, NONE_TOOL, "negative", 0, "alpaca")

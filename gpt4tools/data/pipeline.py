@@ -45,7 +45,8 @@ DEFAULTS = {
     "final_steps": 0.5,
     "multi_turn": False, "multi_turn_prob": 0.3, "multi_turn_max": 3, "min_tools": 2, "max_tools": 5,
     "no_image_caption_prob": 0.5, "near_dup_threshold": 92.0, "fuzzy_tool_threshold": 88.0,
-    "alpaca_split": [0.7, 0.15, 0.15], "request_tools": "split",
+    "alpaca_split": [0.7, 0.15, 0.15], "request_tools": "split", "tool_aliases": 0.0,
+    "caption_boxes": 1.0,
 }
 
 
@@ -93,6 +94,9 @@ def _input_files(settings: dict) -> dict[str, list[Path]]:
 def settings_hash(cfg: DictConfig) -> str:
     """A hash of everything that changes the generated dataset (settings, tools, teacher, seed, input files)."""
     settings = _data_settings(cfg)
+    for key, off in (("tool_aliases", 0.0), ("caption_boxes", 1.0)):  # off gives the data of before the option:
+        if float(settings[key]) == off:                               # keep those caches
+            settings.pop(key)
     train, test = tool_splits(cfg)
     teacher = OmegaConf.to_container(cfg.teacher, resolve=True) if cfg.get("teacher") is not None else {}
     if teacher.get("kind", "offline") == "offline":
@@ -130,10 +134,11 @@ def _interleave(insts: Sequence[Instruction], rng: random.Random) -> list[Instru
 
 def _assemble(insts: Sequence[Instruction], captions: dict[str, str], pool: Sequence[ToolSpec],
               alpaca: list[dict], target: int | None, neg_ratio: float, s: dict, rng: random.Random,
-              final_step_prob: float = 1.0) -> list[Sample]:
+              final_step_prob: float = 1.0, alias_prob: float = 0.0, boxes_prob: float = 1.0) -> list[Sample]:
     opts = ConvertOptions(min_tools=int(s["min_tools"]), max_tools=int(s["max_tools"]),
                           context_samples=bool(s["context_samples"]), context_mode=str(s["context_mode"]),
-                          no_image_caption_prob=float(s["no_image_caption_prob"]), final_step_prob=final_step_prob)
+                          no_image_caption_prob=float(s["no_image_caption_prob"]), final_step_prob=final_step_prob,
+                          alias_prob=alias_prob, boxes_prob=boxes_prob)
     order = _interleave(insts, rng)
     by_image: dict[str, list[int]] = defaultdict(list)
     for i, inst in enumerate(order):
@@ -223,7 +228,9 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
         target = None if targets[split] is None else int(targets[split])
         out.samples[split] = _assemble(insts, by_id, pools[split], alpaca[split], target, float(neg[split]), s,
                                        random.Random(f"{seed}-{split}"),
-                                       final_step_prob=float(s["final_steps"]) if split == "train" else 1.0)
+                                       final_step_prob=float(s["final_steps"]) if split == "train" else 1.0,
+                                       alias_prob=float(s["tool_aliases"]) if split == "train" else 0.0,
+                                       boxes_prob=float(s["caption_boxes"]) if split == "train" else 1.0)
         out.reports[split] = report
         out.raw[split] = [{"image_id": r.image_id, "reply": reply} for r, reply in zip(requests, replies)]
         log.info("%s: %d replies -> %d instructions kept, %d lines dropped -> %d samples (%.1fs)", split,

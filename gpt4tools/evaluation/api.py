@@ -42,7 +42,8 @@ def score_and_report(items_by_set: Mapping[str, Sequence[EvalItem]], predictions
     """Score every set with every scorer and write the report files; returns ``(report, paths)``."""
     scores = {name: {sc: score_items(items, predictions.get(name, {}), sc, args_threshold) for sc in scorers}
               for name, items in items_by_set.items()}
-    report = build_report(scores, meta, label)
+    kinds = {name: {item.id: item.step_kind for item in items} for name, items in items_by_set.items()}
+    report = build_report(scores, meta, label, step_kinds=kinds)
     paths = write_report(report, scores, out_dir, plots=plots)
     return report, paths
 

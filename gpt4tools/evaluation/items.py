@@ -18,6 +18,9 @@ from gpt4tools.evaluation.compat import ACTION_RE, is_tool_output
 from gpt4tools.evaluation.scores import NO_TOOL
 
 REQUIRED_FIELDS = ("id", "instruction", "output")
+STEP_KINDS = ("first tool call", "next tool after an observation", "answer after an observation", "no-tool request")
+"""The decisions an item can test: a request's first tool, a chain's next tool, a chain's closing answer, or a
+request that needs no tool."""
 
 
 class EvalDataError(DataFormatError):
@@ -35,6 +38,14 @@ class EvalItem:
     tool: str = NO_TOOL
     set: str = ""
 
+    @property
+    def step_kind(self) -> str:
+        """Which decision the item tests, from its text alone (see :data:`STEP_KINDS`)."""
+        after_observation = "\nObservation:" in self.instruction.rsplit("\nNew input:", 1)[-1]
+        if not is_tool_output(self.output):
+            return STEP_KINDS[2] if after_observation else STEP_KINDS[3]
+        return STEP_KINDS[1] if after_observation else STEP_KINDS[0]
+
 
 def read_records(path: str | Path) -> list:
     """Records of a JSON list or JSONL file (errors name the file and the line)."""
@@ -49,7 +60,7 @@ def read_records(path: str | Path) -> list:
 
 def _tool_of(record: dict) -> str:
     tool = record.get("tool")
-    if tool:
+    if tool and str(tool) not in ("none", NO_TOOL):  # the data pipeline writes "none" for no-tool items
         try:
             return get_tool(str(tool)).name
         except KeyError:

@@ -9,15 +9,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gpt4tools.evaluation.scores import METRICS, ItemScore, aggregate, confusion, fmt_pct, per_tool
+from gpt4tools.evaluation.scores import METRICS, ItemScore, aggregate, confusion, fmt_pct, per_group, per_tool
 
 log = logging.getLogger(__name__)
 
 
 def build_report(scores: Mapping[str, Mapping[str, Sequence[ItemScore]]], meta: Mapping[str, Any] | None = None,
-                 label: str = "model") -> dict:
-    """``{"label", "meta", "sets": {set: {scorer: {"overall", "per_tool", "confusion"}}}}`` from item scores."""
-    sets = {name: {scorer: {"overall": aggregate(items), "per_tool": per_tool(items), "confusion": confusion(items)}
+                 label: str = "model", step_kinds: Mapping[str, Mapping[str, str]] | None = None) -> dict:
+    """``{"label", "meta", "sets": {set: {scorer: {"overall", "per_tool", "per_step", "confusion"}}}}`` from item
+    scores; ``step_kinds`` (set -> item id -> one of :data:`STEP_KINDS`) gives the per-step breakdown."""
+    from gpt4tools.evaluation.items import STEP_KINDS
+
+    step_kinds = step_kinds or {}
+    sets = {name: {scorer: {"overall": aggregate(items), "per_tool": per_tool(items),
+                            "per_step": per_group(items, dict(step_kinds.get(name, {})), STEP_KINDS),
+                            "confusion": confusion(items)}
                    for scorer, items in by_scorer.items()}
             for name, by_scorer in scores.items()}
     return {"label": label, "meta": dict(meta or {}), "sets": sets}
@@ -51,9 +57,15 @@ def md_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
 
 
 def to_markdown(report: Mapping) -> str:
-    """The report as Markdown: an overall table, then per-tool tables for each set and scorer."""
+    """The report as Markdown: an overall table, per-step tables, then per-tool tables for each set and scorer."""
     cols = ["set", "scorer", "n", *METRICS]
     parts = [f"# Evaluation: {report['label']}", "", "Metrics in percent.", "", md_table(overall_rows(report), cols)]
+    steps = [{"set": name, "scorer": scorer, "step": kind, "n": agg["n"], **{m: fmt_pct(agg[m]) for m in METRICS}}
+             for name, by_scorer in report["sets"].items() for scorer, res in by_scorer.items()
+             for kind, agg in res.get("per_step", {}).items()]
+    if steps:
+        parts += ["", "## Per step: which decision the item tests", "",
+                  md_table(steps, ["set", "scorer", "step", "n", *METRICS])]
     for name, by_scorer in report["sets"].items():
         for scorer, res in by_scorer.items():
             rows = [{"tool": tool, "n": agg["n"], **{m: fmt_pct(agg[m]) for m in METRICS}}

@@ -54,6 +54,15 @@ def aggregate(scores: Sequence[ItemScore]) -> dict[str, float]:
     return out
 
 
+def per_group(scores: Iterable[ItemScore], group_of: dict[str, str], order: Sequence[str]) -> dict[str, dict]:
+    """:func:`aggregate` for each group of items (``group_of``: item id -> group), in ``order``, empty groups left out."""
+    groups: dict[str, list[ItemScore]] = defaultdict(list)
+    for s in scores:
+        if s.id in group_of:
+            groups[group_of[s.id]].append(s)
+    return {g: aggregate(groups[g]) for g in order if groups.get(g)}
+
+
 def per_tool(scores: Iterable[ItemScore]) -> dict[str, dict[str, float]]:
     """:func:`aggregate` for each ground-truth tool, sorted by tool name."""
     groups: dict[str, list[ItemScore]] = defaultdict(list)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from gpt4tools.models.parts import split_body_head
 from gpt4tools.prompt import IGNORE_INDEX
+from gpt4tools.training.prompt_cache import split_prompt
 from gpt4tools.training.sharing import masks_for_layers
 from gpt4tools.utils.logging import get_logger
 
@@ -36,12 +37,18 @@ class LoRAModule(pl.LightningModule):
         optimizer: ``{name: adamw|adamw_8bit|paged_adamw_8bit, lr, weight_decay, betas, eps}``.
         scheduler: ``{name: cosine|linear|constant, warmup_ratio, warmup_steps}``.
         target_only_logits: compute the LM head and loss only at target positions.
+        frozen_prompt: training steps run the prompt without gradients and backpropagate through the target
+            part only (:mod:`gpt4tools.training.prompt_cache`; same loss, truncated gradient). Validation
+            is unaffected.
+        pad_token_id: the id frozen-prompt steps pad their two parts with.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any],
-                 target_only_logits: bool = True) -> None:
+                 target_only_logits: bool = True, frozen_prompt: bool = False, pad_token_id: int = 0) -> None:
         super().__init__()
         self.model = model
+        self.frozen_prompt = frozen_prompt
+        self.pad_token_id = pad_token_id
         self.optimizer_cfg = dict(optimizer)
         self.scheduler_cfg = dict(scheduler)
         self.strict_loading = False  # checkpoints carry only the trainable weights
@@ -54,12 +61,15 @@ class LoRAModule(pl.LightningModule):
         self.throughput = {"tokens": 0, "nonpad_tokens": 0, "samples": 0, "seconds": 0.0}
 
     # ----------------------------------------------------------------------------------- loss
-    def loss_and_count(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    def loss_and_count(self, batch: dict[str, torch.Tensor], frozen_prompt: bool = False) -> tuple[torch.Tensor, int]:
         """Mean cross-entropy over target tokens of the batch, and the number of target tokens.
 
         Batches give either ``labels`` (the usual shift: position t predicts label t+1) or
-        ``shift_labels`` (the label each position predicts, as prompt-shared rows do).
+        ``shift_labels`` (the label each position predicts, as prompt-shared rows do). With
+        ``frozen_prompt`` the prompt part runs without gradients first (same loss, truncated gradient).
         """
+        if frozen_prompt:
+            return self._frozen_prompt_loss(batch)
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
         if "attention_mask" in inputs:
             inputs["attention_mask"] = masks_for_layers(self.model.config, inputs["attention_mask"],
@@ -78,12 +88,33 @@ class LoRAModule(pl.LightningModule):
         logits = head(hidden[keep]).float()
         return F.cross_entropy(logits, targets[keep]), count
 
+    def _frozen_prompt_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        part = split_prompt(batch, self.pad_token_id)
+        config = self.model.config
+        keep = part.grad_targets != IGNORE_INDEX
+        count = int(keep.sum())
+        net = self._split[0] if self._split is not None else self.model
+        from transformers import DynamicCache
+
+        # A plain cache keeps every key (a config-built one would trim sliding-window layers to the window, which
+        # the reordered columns do not allow); the masks apply the windows from the true positions instead.
+        cache = DynamicCache()
+        with torch.no_grad():
+            net(input_ids=part.cached_ids, position_ids=part.cached_positions, past_key_values=cache,
+                attention_mask=masks_for_layers(config, part.cached_mask, part.cached_positions), use_cache=True)
+        key_positions = torch.cat([part.cached_positions, part.grad_positions], dim=1)
+        out = net(input_ids=part.grad_ids, position_ids=part.grad_positions, past_key_values=cache, use_cache=True,
+                  attention_mask=masks_for_layers(config, part.grad_mask, part.grad_positions, key_positions))
+        if self._split is None:
+            return F.cross_entropy(out.logits[keep].float(), part.grad_targets[keep]), count
+        return F.cross_entropy(self._split[1](out.last_hidden_state[keep]).float(), part.grad_targets[keep]), count
+
     # ------------------------------------------------------------------------------- steps
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._t0 = time.perf_counter()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, count = self.loss_and_count(batch)
+        loss, count = self.loss_and_count(batch, frozen_prompt=self.frozen_prompt)
         self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=max(count, 1))
         return loss
 

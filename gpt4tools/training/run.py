@@ -181,7 +181,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     model = build_lora_model(cfg, tokenizer)
     module = LoRAModule(model, OmegaConf.to_container(cfg.optimizer, resolve=True),
                         OmegaConf.to_container(cfg.scheduler, resolve=True),
-                        target_only_logits=bool(cfg.training.target_only_logits))
+                        target_only_logits=bool(cfg.training.target_only_logits),
+                        frozen_prompt=bool(cfg.training.get("frozen_prompt", False)),
+                        pad_token_id=int(tokenizer.pad_token_id or 0))
 
     from hydra.utils import instantiate
 

@@ -144,14 +144,15 @@ class SharedRowCollator:
                 "num_tokens": torch.tensor(sum(len(r) for r in rows))}
 
 
-def masks_for_layers(config, attention_mask: torch.Tensor,
-                     position_ids: torch.Tensor | None) -> torch.Tensor | dict[str, torch.Tensor]:
+def masks_for_layers(config, attention_mask: torch.Tensor, position_ids: torch.Tensor | None,
+                     key_position_ids: torch.Tensor | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
     """The row mask as the backbone's layers need it.
 
     A 4-D mask reaches every layer as it is, so for backbones with sliding-window layers (Gemma 2/3, Qwen2 with
     ``use_sliding_window`` ...) the window is applied here, from the true positions: one mask per layer type, the
     form such models take in place of a tensor. A key is kept in a sliding layer when its position is less than
-    ``sliding_window`` before the query's, exactly as for the separate sample.
+    ``sliding_window`` before the query's, exactly as for the separate sample. ``key_position_ids`` gives the
+    keys' positions when they are not the queries' (queries running over a cache: the cache's, then theirs).
 
     Raises:
         ValueError: the backbone slides a window but names no layer types, so it would not take per-type masks.
@@ -163,7 +164,8 @@ def masks_for_layers(config, attention_mask: torch.Tensor,
     if "sliding_attention" in layer_types and window:
         if position_ids is None:
             raise ValueError("a sliding-window backbone needs position_ids with a 4-D row mask")
-        distance = position_ids[:, :, None] - position_ids[:, None, :]
+        keys = position_ids if key_position_ids is None else key_position_ids
+        distance = position_ids[:, :, None] - keys[:, None, :]
         sliding = attention_mask & (distance < int(window))[:, None]
         return {"full_attention": attention_mask, "sliding_attention": sliding}
     if window and not layer_types:

@@ -1,0 +1,83 @@
+"""Frozen-prompt steps vs full backward in the train step, one run.
+
+    python experiments/bench/frozen_prompt.py                     # SmolLM2-135M, 48 samples, CPU
+    python experiments/bench/frozen_prompt.py --model tiny --samples 16   # seconds, a smoke test
+
+Both sides train the same prompt-shared rows (length-grouped batches of 4, bf16 autocast, AdamW) with
+the same LoRA model and ``LoRAModule`` loss; ours with ``frozen_prompt`` (the prompt part under
+``torch.no_grad``, backward through the target part only: ``training.frozen_prompt=true``), the
+baseline with the full backward of the default step. The two sides alternate in halves so that load
+from other processes hits both alike. Before timing, one fp32 batch gives the loss difference (zero:
+the forward is the same) and the cosine between the two gradients (below 1: the frozen step drops
+the prompt's share of the gradient). Prints samples/s of each side and the ratio.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from prompt_sharing import pick_rows, row_args
+
+import gpt4tools  # noqa: F401  (library work-arounds before torch-based imports)
+from gpt4tools.training.batching import LengthGroupedBatchSampler
+from gpt4tools.training.sharing import SharedRowCollator
+
+
+def main() -> None:
+    args = row_args(__doc__.splitlines()[0])
+    from gpt4tools.training.build import build_lora_model
+    from gpt4tools.training.module import LoRAModule
+
+    cfg, tok, picked = pick_rows(args)
+    pad = tok.pad_token_id
+    sampler = LengthGroupedBatchSampler([len(r) for r in picked], args.batch_size, seed=0)
+    batches = [SharedRowCollator(pad)([picked[i] for i in b]) for b in sampler]
+    module = LoRAModule(build_lora_model(cfg, tok), {"lr": 1e-4}, {}, pad_token_id=pad)
+    module.model.train()
+    params = [p for p in module.model.parameters() if p.requires_grad]
+
+    for p in params:  # as after some training (with B = 0 only the B matrices would get gradients)
+        if p.abs().sum() == 0:
+            torch.nn.init.normal_(p, std=0.02)
+    grads, losses = [], []
+    for frozen in (False, True):
+        module.model.zero_grad()
+        loss, _ = module.loss_and_count(batches[0], frozen_prompt=frozen)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in params]))
+    module.model.zero_grad()
+    cosine = float(torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0))
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+
+    def run(selected, frozen: bool) -> float:
+        start = time.perf_counter()
+        for batch in selected:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss, _ = module.loss_and_count(batch, frozen_prompt=frozen)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        return time.perf_counter() - start
+
+    run(batches[:1], True)  # warm-up
+    seconds = {"full": 0.0, "frozen": 0.0}
+    cut = len(batches) // 2
+    for half in (batches[:cut], batches[cut:]):
+        order = ("full", "frozen") if half is batches[cut:] else ("frozen", "full")
+        for name in order:
+            seconds[name] += run(half, frozen=name == "frozen")
+
+    n = sum(r.num_samples for r in picked)
+    print(f"frozen prompt, model={args.model}, {n} samples ({len(picked)} rows) from {args.data_file}, "
+          f"batch {args.batch_size}, {args.threads} threads")
+    print(f"fp32, one batch: |loss difference| {abs(losses[0] - losses[1]):.2e}, gradient cosine {cosine:.3f}")
+    print(f"{'':8}{'seconds':>9}{'samples/s':>11}")
+    for name in ("full", "frozen"):
+        print(f"{name:8}{seconds[name]:9.1f}{n / seconds[name]:11.3f}")
+    print(f"speed-up (samples/s, frozen / full): {seconds['full'] / seconds['frozen']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
