@@ -112,6 +112,15 @@ def test_evaluation_after_training_scores_the_chosen_eval_sets(sets_from, tmp_pa
     assert overrides[-1] == "limit=5" and f"adapter={tmp_path / 'adapter'}" in overrides
 
 
+def test_frozen_prompt_with_packing_is_refused_before_training(monkeypatch):
+    from gpt4tools.training.build import TrainingConfigError
+
+    monkeypatch.setattr(pl, "seed_everything", lambda *a, **k: pytest.fail("got past the config check"))
+    cfg = OmegaConf.create({"seed": 0, "training": {"frozen_prompt": True}, "batching": {"packing": True}})
+    with pytest.raises(TrainingConfigError, match="packing=false"):
+        run(cfg)
+
+
 def test_an_unknown_eval_sets_from_is_refused_before_training(tmp_path, monkeypatch):
     from gpt4tools.training.build import TrainingConfigError
 

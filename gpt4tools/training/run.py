@@ -169,6 +169,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from gpt4tools.training.module import LoRAModule
 
     _eval_sets_from(cfg)  # a typo here would otherwise surface only after training
+    _check_frozen_prompt(cfg)
     pl.seed_everything(int(cfg.seed), workers=True)
     # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
@@ -235,6 +236,15 @@ def _eval_sets_from(cfg: DictConfig) -> str:
     if sets_from not in ("run", "default"):
         raise TrainingConfigError(f"eval.sets_from={sets_from!r}: choose run or default")
     return sets_from
+
+
+def _check_frozen_prompt(cfg: DictConfig) -> None:
+    """``training.frozen_prompt`` needs padded or prompt-shared batches: refuse packed rows before any work."""
+    from gpt4tools.training.build import TrainingConfigError
+
+    if (cfg.get("training") or {}).get("frozen_prompt") and (cfg.get("batching") or {}).get("packing"):
+        raise TrainingConfigError("training.frozen_prompt=true needs padded or prompt-shared batches: "
+                                  "set batching.packing=false")
 
 
 def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any:
