@@ -6,7 +6,7 @@ needs. With ``data.tool_aliases`` > 0, each tool shown in a training prompt is, 
 renamed to one of these names everywhere in the sample (tool list, format block, action lines), so
 the right name has to be read from the prompt. The descriptions stay the catalog's. Only seen tools
 have aliases, no alias is a catalog name, and none uses an unseen tool's name (checked in
-``tests/test_data_convert.py``); evaluation sets always use the catalog names.
+``tests/test_data_pipeline.py``); evaluation sets always use the catalog names.
 """
 
 from __future__ import annotations

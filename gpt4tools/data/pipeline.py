@@ -132,13 +132,21 @@ def _interleave(insts: Sequence[Instruction], rng: random.Random) -> list[Instru
     return out
 
 
-def _assemble(insts: Sequence[Instruction], captions: dict[str, str], pool: Sequence[ToolSpec],
-              alpaca: list[dict], target: int | None, neg_ratio: float, s: dict, rng: random.Random,
-              final_step_prob: float = 1.0, alias_prob: float = 0.0, boxes_prob: float = 1.0) -> list[Sample]:
+def _convert_options(s: dict, split: str) -> ConvertOptions:
+    """Conversion knobs of one split; the training-only augmentations stay off for the eval sets."""
     opts = ConvertOptions(min_tools=int(s["min_tools"]), max_tools=int(s["max_tools"]),
                           context_samples=bool(s["context_samples"]), context_mode=str(s["context_mode"]),
-                          no_image_caption_prob=float(s["no_image_caption_prob"]), final_step_prob=final_step_prob,
-                          alias_prob=alias_prob, boxes_prob=boxes_prob)
+                          no_image_caption_prob=float(s["no_image_caption_prob"]))
+    if split == "train":
+        opts.final_step_prob = float(s["final_steps"])
+        opts.alias_prob = float(s["tool_aliases"])
+        opts.boxes_prob = float(s["caption_boxes"])
+    return opts
+
+
+def _assemble(insts: Sequence[Instruction], captions: dict[str, str], pool: Sequence[ToolSpec],
+              alpaca: list[dict], target: int | None, neg_ratio: float, s: dict, rng: random.Random,
+              opts: ConvertOptions) -> list[Sample]:
     order = _interleave(insts, rng)
     by_image: dict[str, list[int]] = defaultdict(list)
     for i, inst in enumerate(order):
@@ -227,10 +235,7 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
         by_id = {c["image_id"]: c["caption"] for c in caps}
         target = None if targets[split] is None else int(targets[split])
         out.samples[split] = _assemble(insts, by_id, pools[split], alpaca[split], target, float(neg[split]), s,
-                                       random.Random(f"{seed}-{split}"),
-                                       final_step_prob=float(s["final_steps"]) if split == "train" else 1.0,
-                                       alias_prob=float(s["tool_aliases"]) if split == "train" else 0.0,
-                                       boxes_prob=float(s["caption_boxes"]) if split == "train" else 1.0)
+                                       random.Random(f"{seed}-{split}"), _convert_options(s, split))
         out.reports[split] = report
         out.raw[split] = [{"image_id": r.image_id, "reply": reply} for r, reply in zip(requests, replies)]
         log.info("%s: %d replies -> %d instructions kept, %d lines dropped -> %d samples (%.1fs)", split,

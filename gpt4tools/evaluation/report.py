@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gpt4tools.evaluation.items import STEP_KINDS
 from gpt4tools.evaluation.scores import METRICS, ItemScore, aggregate, confusion, fmt_pct, per_group, per_tool
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,6 @@ def build_report(scores: Mapping[str, Mapping[str, Sequence[ItemScore]]], meta: 
                  label: str = "model", step_kinds: Mapping[str, Mapping[str, str]] | None = None) -> dict:
     """``{"label", "meta", "sets": {set: {scorer: {"overall", "per_tool", "per_step", "confusion"}}}}`` from item
     scores; ``step_kinds`` (set -> item id -> one of :data:`STEP_KINDS`) gives the per-step breakdown."""
-    from gpt4tools.evaluation.items import STEP_KINDS
-
     step_kinds = step_kinds or {}
     sets = {name: {scorer: {"overall": aggregate(items), "per_tool": per_tool(items),
                             "per_step": per_group(items, dict(step_kinds.get(name, {})), STEP_KINDS),
