@@ -125,6 +125,16 @@ _THOUGHT_RE = re.compile(r"Thought: Do I need to use a tool\? (.*)")
 _ACTION_RE = re.compile(r"Action: (.*)")
 _ACTION_INPUT_RE = re.compile(r"Action Input: (.*)")
 _AI_RE = re.compile(r"AI: (.*)", re.DOTALL)
+_DECISION_RE = re.compile(r"^Thought: Do I need to use a tool\? (\S+)", re.MULTILINE)
+_ACTION_NAME_RE = re.compile(r"^Action: ([^\n]*\S)", re.MULTILINE)
+
+
+def decision_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans in assistant text that carry its decisions: each ``Yes``/``No`` after the thought
+    prefix and each action name (the rest of a step follows from these and the prompt)."""
+    spans = [m.span(1) for m in _DECISION_RE.finditer(text)]
+    spans += [m.span(1) for m in _ACTION_NAME_RE.finditer(text)]
+    return sorted(spans)
 
 
 def parse_step(text: str) -> ReActStep:
@@ -215,6 +225,7 @@ class EncodedSample:
 
     input_ids: list[int]
     labels: list[int]
+    weights: list[float] | None = None  # per-token loss weights (None: every target token weighs 1)
 
     @property
     def num_target_tokens(self) -> int:
@@ -232,22 +243,36 @@ def split_sample(template: ChatTemplate | str, instruction: str, output: str, in
 
 
 def encode_sample(tokenizer, template: ChatTemplate | str, instruction: str, output: str, input_text: str = "",
-                  max_length: int | None = None) -> EncodedSample:
+                  max_length: int | None = None, decision_weight: float = 1.0) -> EncodedSample:
     """Tokenize a sample for training: prompt tokens carry label -100, every target token (end included) does not.
 
     Prompt and target are tokenized separately and concatenated, so the boundary is exact for any
     tokenizer. A prompt too long for ``max_length`` is cut from the left (the instruction's start
-    holds the least specific text); the target is never cut.
+    holds the least specific text); the target is never cut. With ``decision_weight`` other than 1 the
+    sample also gets per-token loss weights: target tokens overlapping :func:`decision_spans` weigh
+    ``decision_weight``, the others 1 (needs a fast tokenizer, for the character offsets).
     """
     prompt, target = split_sample(template, instruction, output, input_text, tokenizer.eos_token)
     prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    weighted = decision_weight != 1.0
+    if weighted and not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"decision_weight={decision_weight} needs a fast tokenizer (character offsets); "
+                         f"{type(tokenizer).__name__} is not one")
+    encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=weighted)
+    target_ids = list(encoded["input_ids"])
+    weights: list[float] | None = None
+    if weighted:
+        spans = decision_spans(target)
+        weights = [decision_weight if any(a < e and b > s for s, e in spans) else 1.0
+                   for a, b in encoded["offset_mapping"]]
     if getattr(tokenizer, "eos_token_id", None) is not None and get_chat_template(template).end is None:
         if not target_ids or target_ids[-1] != tokenizer.eos_token_id:
             target_ids = [*target_ids, tokenizer.eos_token_id]
+            weights = None if weights is None else [*weights, 1.0]
     if max_length is not None and len(prompt_ids) + len(target_ids) > max_length:
         keep = max_length - len(target_ids)
         if keep <= 0:
             raise ValueError(f"target alone has {len(target_ids)} tokens, more than max_length={max_length}")
         prompt_ids = prompt_ids[-keep:]
-    return EncodedSample(prompt_ids + target_ids, [IGNORE_INDEX] * len(prompt_ids) + list(target_ids))
+    return EncodedSample(prompt_ids + target_ids, [IGNORE_INDEX] * len(prompt_ids) + target_ids,
+                         None if weights is None else [0.0] * len(prompt_ids) + weights)

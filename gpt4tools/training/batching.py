@@ -113,7 +113,10 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
 
 class Collator:
-    """Pads a list of samples to the batch's own longest (right padding), or packs them into one row."""
+    """Pads a list of samples to the batch's own longest (right padding), or packs them into one row.
+
+    Samples with loss weights also give ``label_weights``, aligned with ``labels``.
+    """
 
     def __init__(self, pad_token_id: int, pack: bool = False, pad_to_multiple_of: int | None = None) -> None:
         self.pad_token_id = pad_token_id
@@ -121,25 +124,35 @@ class Collator:
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, samples: list[TokenizedSample]) -> dict[str, torch.Tensor]:
+        weighted = samples[0].weights is not None
         if self.pack:
             ids = [t for s in samples for t in s.input_ids]
             labels = []
             for s in samples:  # the first token of each sample predicts nothing from the previous sample
                 labels.extend([IGNORE_INDEX, *s.labels[1:]])
             pos = [p for s in samples for p in range(len(s))]
-            return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
-                    "position_ids": torch.tensor([pos]), "num_samples": torch.tensor(len(samples)),
-                    "num_tokens": torch.tensor(len(ids))}
+            batch = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+                     "position_ids": torch.tensor([pos]), "num_samples": torch.tensor(len(samples)),
+                     "num_tokens": torch.tensor(len(ids))}
+            if weighted:
+                batch["label_weights"] = torch.tensor([[w for s in samples for w in s.weights]])
+            return batch
         width = max(len(s) for s in samples)
         if self.pad_to_multiple_of:
             width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
         ids = torch.full((len(samples), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(samples), width), IGNORE_INDEX, dtype=torch.long)
         mask = torch.zeros((len(samples), width), dtype=torch.long)
+        weights = torch.zeros((len(samples), width)) if weighted else None
         for r, s in enumerate(samples):
             n = len(s)
             ids[r, :n] = torch.tensor(s.input_ids)
             labels[r, :n] = torch.tensor(s.labels)
             mask[r, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask, "num_samples": torch.tensor(len(samples)),
-                "num_tokens": mask.sum()}
+            if weights is not None:
+                weights[r, :n] = torch.tensor(s.weights)
+        batch = {"input_ids": ids, "labels": labels, "attention_mask": mask, "num_samples": torch.tensor(len(samples)),
+                 "num_tokens": mask.sum()}
+        if weights is not None:
+            batch["label_weights"] = weights
+        return batch

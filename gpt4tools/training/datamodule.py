@@ -43,12 +43,15 @@ class GPT4ToolsDataModule(pl.LightningDataModule):
             ``batch_size`` then counts rows.
         max_train_samples / val_max_samples: use only the first N items (None = all).
         seed: shuffling seed (the order is a function of seed and epoch only).
+        decision_weight: loss weight of the training targets' Yes/No and action-name tokens (1: plain mean;
+            :func:`gpt4tools.prompt.encode_sample`). The validation loss stays the plain mean.
     """
 
     def __init__(self, train_file: str | Path, val_file: str | Path | None, tokenizer, chat_template: str,
                  max_length: int, batch_size: int = 4, eval_batch_size: int = 8, max_tokens: int | None = None,
                  packing: bool = False, share_prompts: bool = False, group_factor: int = 32, max_train_samples: int | None = None,
-                 val_max_samples: int | None = None, seed: int = 0, num_workers: int = 0) -> None:
+                 val_max_samples: int | None = None, seed: int = 0, num_workers: int = 0,
+                 decision_weight: float = 1.0) -> None:
         super().__init__()
         self.train_file, self.val_file = Path(train_file), (Path(val_file) if val_file else None)
         self.tokenizer, self.chat_template, self.max_length = tokenizer, chat_template, max_length
@@ -57,6 +60,7 @@ class GPT4ToolsDataModule(pl.LightningDataModule):
             raise ValueError("batching.packing and batching.share_prompts exclude each other: choose one")
         self.packing, self.group_factor, self.seed, self.num_workers = packing, group_factor, seed, num_workers
         self.share_prompts = share_prompts
+        self.decision_weight = decision_weight
         self.train_rows: list[SharedRow] | None = None
         self.max_train_samples, self.val_max_samples = max_train_samples, val_max_samples
         self.train_samples: list[TokenizedSample] | None = None
@@ -64,16 +68,17 @@ class GPT4ToolsDataModule(pl.LightningDataModule):
         self._sampler: LengthGroupedBatchSampler | None = None
         self._resume: dict[str, int] | None = None
 
-    def _load(self, path: Path, limit: int | None) -> list[TokenizedSample]:
+    def _load(self, path: Path, limit: int | None, decision_weight: float = 1.0) -> list[TokenizedSample]:
         items = read_samples(path)
         if limit is not None:
             items = items[:limit]
-        return tokenize_samples(items, self.tokenizer, self.chat_template, self.max_length, source=str(path))
+        return tokenize_samples(items, self.tokenizer, self.chat_template, self.max_length, source=str(path),
+                                decision_weight=decision_weight)
 
     def setup(self, stage: str | None = None) -> None:
         """Read and tokenize the files (once)."""
         if self.train_samples is None:
-            self.train_samples = self._load(self.train_file, self.max_train_samples)
+            self.train_samples = self._load(self.train_file, self.max_train_samples, self.decision_weight)
             n_tok = sum(len(s) for s in self.train_samples)
             n_tgt = sum(s.num_targets for s in self.train_samples)
             log.info("train: %d samples from %s, %d tokens (%.0f per sample), %d target tokens (%.1f%%)",

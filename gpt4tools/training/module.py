@@ -24,6 +24,14 @@ from gpt4tools.utils.logging import get_logger
 log = get_logger(__name__)
 
 
+def token_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy over target tokens: the mean, or with ``weights`` the weighted mean."""
+    if weights is None:
+        return F.cross_entropy(logits, targets)
+    losses = F.cross_entropy(logits, targets, reduction="none")
+    return (losses * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
 def batch_samples(batch: dict[str, torch.Tensor]) -> int:
     """Training samples in a batch (a packed row can hold several)."""
     return int(batch["num_samples"]) if "num_samples" in batch else int(batch["input_ids"].shape[0])
@@ -65,8 +73,9 @@ class LoRAModule(pl.LightningModule):
         """Mean cross-entropy over target tokens of the batch, and the number of target tokens.
 
         Batches give either ``labels`` (the usual shift: position t predicts label t+1) or
-        ``shift_labels`` (the label each position predicts, as prompt-shared rows do). With
-        ``frozen_prompt`` the prompt part runs without gradients first (same loss, truncated gradient).
+        ``shift_labels`` (the label each position predicts, as prompt-shared rows do); ``label_weights`` /
+        ``shift_weights`` beside them make the mean a weighted one. With ``frozen_prompt`` the prompt part
+        runs without gradients first (same loss, truncated gradient).
         """
         if frozen_prompt:
             return self._frozen_prompt_loss(batch)
@@ -76,17 +85,20 @@ class LoRAModule(pl.LightningModule):
                                                         inputs.get("position_ids"))
         shifted = "shift_labels" in batch
         targets = batch["shift_labels"] if shifted else batch["labels"][:, 1:]
+        weights = batch.get("shift_weights") if shifted else batch.get("label_weights")
+        weights = weights if weights is None or shifted else weights[:, 1:]
         keep = targets != IGNORE_INDEX
         count = int(keep.sum())
+        kept_weights = None if weights is None else weights[keep]
         if self._split is None:
             logits = self.model(**inputs, use_cache=False).logits
             logits = logits if shifted else logits[:, :-1]
-            return F.cross_entropy(logits[keep].float(), targets[keep]), count
+            return token_loss(logits[keep].float(), targets[keep], kept_weights), count
         body, head = self._split
         hidden = body(**inputs, use_cache=False).last_hidden_state
         hidden = hidden if shifted else hidden[:, :-1]
         logits = head(hidden[keep]).float()
-        return F.cross_entropy(logits, targets[keep]), count
+        return token_loss(logits, targets[keep], kept_weights), count
 
     def _frozen_prompt_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         part = split_prompt(batch, self.pad_token_id)
@@ -105,9 +117,10 @@ class LoRAModule(pl.LightningModule):
         key_positions = torch.cat([part.cached_positions, part.grad_positions], dim=1)
         out = net(input_ids=part.grad_ids, position_ids=part.grad_positions, past_key_values=cache, use_cache=True,
                   attention_mask=masks_for_layers(config, part.grad_mask, part.grad_positions, key_positions))
+        weights = None if part.grad_weights is None else part.grad_weights[keep]
         if self._split is None:
-            return F.cross_entropy(out.logits[keep].float(), part.grad_targets[keep]), count
-        return F.cross_entropy(self._split[1](out.last_hidden_state[keep]).float(), part.grad_targets[keep]), count
+            return token_loss(out.logits[keep].float(), part.grad_targets[keep], weights), count
+        return token_loss(self._split[1](out.last_hidden_state[keep]).float(), part.grad_targets[keep], weights), count
 
     # ------------------------------------------------------------------------------- steps
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:

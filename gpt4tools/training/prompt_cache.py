@@ -39,6 +39,18 @@ class PromptSplit:
     grad_positions: torch.Tensor
     grad_mask: torch.Tensor
     grad_targets: torch.Tensor
+    grad_weights: torch.Tensor | None = None  # the targets' loss weights, when the batch has them
+
+
+def _target_weights(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The loss weight of the label each position predicts (either layout), or None for an unweighted batch."""
+    if "shift_weights" in batch:
+        return batch["shift_weights"]
+    if "label_weights" not in batch:
+        return None
+    weights = torch.zeros_like(batch["label_weights"])
+    weights[:, :-1] = batch["label_weights"][:, 1:]
+    return weights
 
 
 def _full_layout(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,10 +105,13 @@ def split_prompt(batch: dict[str, torch.Tensor], pad_token_id: int = 0) -> Promp
     new_ids = torch.where(used, ids[rows, index], torch.full_like(index, pad_token_id))
     new_pos = torch.where(used, positions[rows, index], torch.zeros_like(index))
     new_targets = torch.where(used, targets[rows, index], torch.full_like(index, IGNORE_INDEX))
+    weights = _target_weights(batch)
+    new_weights = None if weights is None else torch.where(used, weights[rows, index], torch.zeros_like(weights[rows, index]))
     square = mask[:, 0][rows[:, :, None], index[:, :, None], index[:, None, :]]
     square &= used[:, :, None] & used[:, None, :]
     square |= torch.eye(w1 + w2, dtype=torch.bool, device=ids.device)[None]
     return PromptSplit(cached_ids=new_ids[:, :w1], cached_positions=new_pos[:, :w1],
                        cached_mask=square[:, None, :w1, :w1].contiguous(), grad_ids=new_ids[:, w1:],
                        grad_positions=new_pos[:, w1:], grad_mask=square[:, None, w1:, :].contiguous(),
-                       grad_targets=new_targets[:, w1:])
+                       grad_targets=new_targets[:, w1:],
+                       grad_weights=None if new_weights is None else new_weights[:, w1:])

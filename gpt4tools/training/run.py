@@ -65,7 +65,8 @@ def build_datamodule(cfg: DictConfig, tokenizer, files: dict[str, Path]):
         files["train"], files.get("val_seen"), tokenizer, cfg.model.chat_template, int(b.max_length),
         batch_size=int(b.batch_size), eval_batch_size=int(b.eval_batch_size), max_tokens=b.get("max_tokens"),
         packing=bool(b.packing), share_prompts=share, group_factor=int(b.group_factor), max_train_samples=b.get("max_train_samples"),
-        val_max_samples=b.get("val_max_samples"), seed=int(cfg.seed), num_workers=int(b.num_workers))
+        val_max_samples=b.get("val_max_samples"), seed=int(cfg.seed), num_workers=int(b.num_workers),
+        decision_weight=float((cfg.get("training") or {}).get("decision_weight", 1.0)))
 
 
 def build_loggers(cfg: DictConfig) -> list:

@@ -38,7 +38,9 @@ class SharedRow:
     def samples(self) -> list[TokenizedSample]:
         """The member samples as they were before sharing."""
         prompt = [IGNORE_INDEX] * len(self.trunk)
-        return [TokenizedSample(self.trunk + b.input_ids, prompt + b.labels) for b in self.branches]
+        zeros = [0.0] * len(self.trunk)
+        return [TokenizedSample(self.trunk + b.input_ids, prompt + b.labels,
+                                None if b.weights is None else zeros + b.weights) for b in self.branches]
 
 
 def _prompt_length(sample: TokenizedSample) -> int:
@@ -71,8 +73,9 @@ def share_prompts(samples: list[TokenizedSample], min_shared: float = 0.5, max_m
 
     def close() -> None:
         if group:
-            rows.append(SharedRow(group[0].input_ids[:trunk_len],
-                                  tuple(TokenizedSample(s.input_ids[trunk_len:], s.labels[trunk_len:]) for s in group)))
+            rows.append(SharedRow(group[0].input_ids[:trunk_len], tuple(
+                TokenizedSample(s.input_ids[trunk_len:], s.labels[trunk_len:],
+                                None if s.weights is None else s.weights[trunk_len:]) for s in group)))
 
     for i in order:
         sample = samples[i]
@@ -93,7 +96,10 @@ def share_prompts(samples: list[TokenizedSample], min_shared: float = 0.5, max_m
 
 
 def row_layout(row: SharedRow) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
-    """(input ids, position ids, next-token labels, branch spans) of one row laid out flat."""
+    """(input ids, position ids, next-token labels, branch spans) of one row laid out flat.
+
+    The branches' loss weights, when they have them, take the layout of the labels: :func:`row_weights`.
+    """
     trunk = len(row.trunk)
     ids, positions = list(row.trunk), list(range(trunk))
     next_labels = [IGNORE_INDEX] * trunk  # trunk positions predict prompt tokens only
@@ -107,11 +113,21 @@ def row_layout(row: SharedRow) -> tuple[list[int], list[int], list[int], list[tu
     return ids, positions, next_labels, spans
 
 
+def row_weights(row: SharedRow) -> list[float]:
+    """The loss weight of each position's next-token label in :func:`row_layout` (1 where a branch has none)."""
+    weights = [0.0] * len(row.trunk)
+    for branch in row.branches:
+        own = branch.weights if branch.weights is not None else [1.0] * len(branch)
+        weights.extend([*own[1:], 0.0])
+    return weights
+
+
 class SharedRowCollator:
     """Pads :class:`SharedRow` s into a batch with a boolean 4-D attention mask (True = may attend).
 
     Gives ``input_ids``, ``position_ids``, ``attention_mask`` (batch, 1, length, length),
-    ``shift_labels`` (the label each position predicts), ``num_samples`` and ``num_tokens``.
+    ``shift_labels`` (the label each position predicts), ``num_samples`` and ``num_tokens``; rows whose
+    samples have loss weights also give ``shift_weights`` (the weight of each position's label).
     Padding positions attend to themselves only, so no softmax row is empty.
     """
 
@@ -129,19 +145,26 @@ class SharedRowCollator:
         shift_labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
         mask = torch.eye(width, dtype=torch.bool).repeat(n, 1, 1, 1)
         causal = torch.ones((width, width), dtype=torch.bool).tril()
+        weighted = any(b.weights is not None for row in rows for b in row.branches)
+        shift_weights = torch.zeros((n, width)) if weighted else None
         for r, row in enumerate(rows):
             row_ids, row_pos, row_next, spans = row_layout(row)
             length, trunk = len(row_ids), len(row.trunk)
             ids[r, :length] = torch.tensor(row_ids)
             positions[r, :length] = torch.tensor(row_pos)
             shift_labels[r, :length] = torch.tensor(row_next)
+            if shift_weights is not None:
+                shift_weights[r, :length] = torch.tensor(row_weights(row))
             mask[r, 0, :trunk, :trunk] = causal[:trunk, :trunk]
             for start, end in spans:
                 mask[r, 0, start:end, :trunk] = True
                 mask[r, 0, start:end, start:end] = causal[: end - start, : end - start]
-        return {"input_ids": ids, "position_ids": positions, "attention_mask": mask, "shift_labels": shift_labels,
-                "num_samples": torch.tensor(sum(r.num_samples for r in rows)),
-                "num_tokens": torch.tensor(sum(len(r) for r in rows))}
+        batch = {"input_ids": ids, "position_ids": positions, "attention_mask": mask, "shift_labels": shift_labels,
+                 "num_samples": torch.tensor(sum(r.num_samples for r in rows)),
+                 "num_tokens": torch.tensor(sum(len(r) for r in rows))}
+        if shift_weights is not None:
+            batch["shift_weights"] = shift_weights
+        return batch
 
 
 def masks_for_layers(config, attention_mask: torch.Tensor, position_ids: torch.Tensor | None,
