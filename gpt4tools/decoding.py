@@ -22,6 +22,7 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from gpt4tools.constrained import AllowedTokens, mask_disallowed
 from gpt4tools.models.parts import split_body_head
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,8 @@ def supports_ragged_model(model: torch.nn.Module) -> bool:
 @torch.inference_mode()
 def iter_ragged_greedy(model: torch.nn.Module, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
                        eos_token_ids: Sequence[int], stop_strings: Sequence[str] = (), tokenizer=None,
-                       max_batch: int = 16) -> Iterator[tuple[int, list[int]]]:
+                       max_batch: int = 16, allowed_tokens: AllowedTokens | None = None,
+                       ) -> Iterator[tuple[int, list[int]]]:
     """Greedy continuations of token-id ``prompts``, yielded as ``(prompt index, new token ids)`` as each ends.
 
     A continuous batch of up to ``max_batch`` rows decodes together. Prompts are taken in token order
@@ -145,7 +147,8 @@ def iter_ragged_greedy(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
     previous prompt. A row ends at any of ``eos_token_ids`` (not included in its output), when its
     decoded tail contains one of ``stop_strings`` (the caller cuts the text) or after
     ``max_new_tokens``. Once a quarter of the batch has ended, the batch is rebuilt without the ended
-    rows and refilled with waiting prompts.
+    rows and refilled with waiting prompts. ``allowed_tokens`` restricts a row's next token where it
+    returns ids (:mod:`gpt4tools.constrained`).
     Requires :func:`supports_ragged_model`.
     """
     if stop_strings and tokenizer is None:
@@ -188,7 +191,8 @@ def iter_ragged_greedy(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
                 row = _Row(i, len(prompt), keys=[layer.keys[0] for layer in cache.layers],
                            values=[layer.values[0] for layer in cache.layers])
                 previous = (prompt, row.keys, row.values)
-                token = int(logits[0].argmax())
+                row_logits = logits[0] if allowed_tokens is None else mask_disallowed(logits[0], allowed_tokens(i, []))
+                token = int(row_logits.argmax())
                 if stopper.push(row, token):
                     yield i, row.out
                     continue
@@ -221,6 +225,10 @@ def iter_ragged_greedy(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
         positions = torch.tensor([row.length for row in active], dtype=torch.long, device=device)
         logits, _ = _last_logits(model, parts, input_ids=tokens[:, None], attention_mask=mask[:, :cur],
                                  position_ids=positions[:, None], past_key_values=cache)
+        if allowed_tokens is not None:
+            for b, row in enumerate(active):
+                if alive[b]:
+                    logits[b] = mask_disallowed(logits[b], allowed_tokens(row.index, row.out))
         tokens = logits.argmax(-1)
         for b, (row, token) in enumerate(zip(active, tokens.tolist())):
             row.length += 1

@@ -115,7 +115,8 @@ class Generator:
     turn. ``engine``: ``ragged`` decodes greedily in a continuous batch of ``batch_size`` rows
     (:mod:`gpt4tools.decoding`: no prefill padding, ended rows replaced at once); ``hf`` uses
     ``model.generate`` on length-sorted, left-padded batches (sampling, or caches the ragged engine
-    does not handle); ``auto`` picks ragged when it applies.
+    does not handle); ``auto`` picks ragged when it applies. ``constrain_actions``: after ``Action:`` only
+    the tools the prompt lists may be named (:mod:`gpt4tools.constrained`); off, generation is free.
     """
 
     model: Any
@@ -127,6 +128,7 @@ class Generator:
     do_sample: bool = False
     temperature: float = 1.0
     engine: str = "auto"
+    constrain_actions: bool = False
 
     def __post_init__(self) -> None:
         self.template = get_chat_template(self.template)
@@ -162,8 +164,28 @@ class Generator:
         ids = self.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
         for i, new in iter_ragged_greedy(self.model, ids, max_new_tokens=self.max_new_tokens,
                                          eos_token_ids=self._eos_ids(), stop_strings=list(self.stop or ()),
-                                         tokenizer=self.tokenizer, max_batch=self.batch_size):
+                                         tokenizer=self.tokenizer, max_batch=self.batch_size,
+                                         allowed_tokens=self._allowed_tokens(prompts)):
             yield i, cut_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), self.stop or ())
+
+    def _allowed_tokens(self, prompts: Sequence[str]):
+        if not self.constrain_actions:
+            return None
+        from gpt4tools.constrained import prompt_constraints
+
+        return prompt_constraints(self.tokenizer, prompts)
+
+    def _logits_processors(self, prompts: Sequence[str], prompt_width: int) -> dict[str, Any]:
+        """``model.generate`` keyword for the action-name constraint (empty when it is off)."""
+        allowed = self._allowed_tokens(prompts)
+        if allowed is None:
+            return {}
+        from transformers import LogitsProcessorList
+
+        from gpt4tools.constrained import AllowedTokensProcessor
+
+        return {"logits_processor": LogitsProcessorList([AllowedTokensProcessor(allowed, range(len(prompts)),
+                                                                                prompt_width)])}
 
     def _stop_criteria(self):
         """The stop-string criterion, built once per tokenizer and stop list: building it scans the whole
@@ -195,6 +217,7 @@ class Generator:
             kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria()])
         if self.do_sample:
             kwargs["temperature"] = self.temperature
+        kwargs.update(self._logits_processors(prompts, enc["input_ids"].shape[1]))
         out = self.model.generate(**enc, **kwargs)
         new_tokens = out[:, enc["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
@@ -246,7 +269,8 @@ class Generator:
             def __call__(self, input_ids, scores, **kwargs) -> bool:
                 return cancel.is_set()
 
-        enc = self.tokenizer([self.render(instruction, input_text)], return_tensors="pt", add_special_tokens=True)
+        prompt = self.render(instruction, input_text)
+        enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=True)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
@@ -255,6 +279,7 @@ class Generator:
                                       [_Cancelled(), *([self._stop_criteria()] if self.stop else [])])}
         if self.do_sample:
             kwargs["temperature"] = self.temperature
+        kwargs.update(self._logits_processors([prompt], enc["input_ids"].shape[1]))
         errors: list[BaseException] = []
 
         def _work() -> None:

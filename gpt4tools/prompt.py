@@ -65,6 +65,15 @@ def render_tools(tools: Sequence[ToolSpec]) -> tuple[str, str]:
     return "\n".join(t.prompt_line() for t in tools), ", ".join(t.name for t in tools)
 
 
+_TOOL_NAMES_RE = re.compile(r"Action: the action to take, should be one of \[([^\]\n]*)\]")
+
+
+def listed_tool_names(prompt: str) -> list[str]:
+    """The tool names a rendered prompt offers (its ``should be one of [...]`` list; empty when it has none)."""
+    matches = _TOOL_NAMES_RE.findall(prompt)
+    return [name.strip() for name in matches[-1].split(", ") if name.strip()] if matches else []
+
+
 def image_upload_turn(image_path: str, caption: str) -> str:
     """The history turn that introduces an uploaded image."""
     return IMAGE_UPLOAD_TEMPLATE.format(image_path=image_path, caption=caption)

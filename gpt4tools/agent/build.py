@@ -72,7 +72,7 @@ def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:
     template = get_chat_template(cfg.model.chat_template)
     generator = Generator(model, tokenizer, template, max_new_tokens=gen.max_new_tokens, batch_size=1,
                           stop=[*template.stop_strings(), *gen.get("stop", [])], do_sample=gen.do_sample,
-                          temperature=gen.temperature)
+                          temperature=gen.temperature, constrain_actions=bool(gen.get("constrain_actions", False)))
     return GeneratorLLM(generator, name=str(cfg.get("served_model_name") or cfg.model.name)), what
 
 

@@ -19,7 +19,7 @@ from gpt4tools.evaluation.scoring import score_items
 log = logging.getLogger(__name__)
 
 GEN_DEFAULTS = {"max_new_tokens": 128, "batch_size": 16, "do_sample": False, "temperature": 1.0, "stop": None,
-                "engine": "auto"}
+                "engine": "auto", "constrain_actions": False}
 # Settings that change how predictions are computed, not what they are (left out of the predictions' meta).
 EXECUTION_KEYS = ("batch_size", "engine")
 
@@ -56,7 +56,8 @@ def make_generator(model: Any, tokenizer: Any, template: Any, gen_cfg: Mapping[s
     stop = list(g["stop"]) if g.get("stop") else None
     return Generator(model, tokenizer, template, max_new_tokens=int(g["max_new_tokens"]),
                      batch_size=int(g["batch_size"]), stop=stop, do_sample=bool(g["do_sample"]),
-                     temperature=float(g["temperature"]), engine=str(g["engine"]))
+                     temperature=float(g["temperature"]), engine=str(g["engine"]),
+                     constrain_actions=bool(g["constrain_actions"]))
 
 
 def evaluate_generator(generator: Any, eval_sets: Mapping[str, str | Path], out_dir: str | Path,

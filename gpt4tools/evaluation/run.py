@@ -80,6 +80,9 @@ def build_generator(cfg: DictConfig, with_adapter: bool = True) -> tuple[Any, di
     if cfg.endpoint.get("model"):
         from gpt4tools.evaluation.endpoint import EndpointGenerator
 
+        if gen.get("constrain_actions"):
+            raise ValueError("generation.constrain_actions=true needs a local model (an endpoint's logits are not "
+                             "ours to mask): set generation.constrain_actions=false with endpoint.model")
         ep = cfg.endpoint
         kwargs = {"stop": list(gen["stop"])} if gen.get("stop") else {}
         generator = EndpointGenerator(model=ep.model, base_url=ep.base_url, api_key_env=ep.api_key_env, api=ep.api,
@@ -98,7 +101,9 @@ def build_generator(cfg: DictConfig, with_adapter: bool = True) -> tuple[Any, di
         meta = {"model": str(cfg.model.name), "adapter": str(adapter) if adapter else None,
                 "merged": str(cfg.merged) if cfg.merged else None, "template": str(cfg.model.chat_template),
                 "dtype": str(model.dtype).removeprefix("torch.")}
-    meta["generation"] = {k: v for k, v in gen.items() if k not in EXECUTION_KEYS}
+    # an unconstrained run keeps the meta it had before the option existed, so its predictions still resume
+    meta["generation"] = {k: v for k, v in gen.items()
+                          if k not in EXECUTION_KEYS and not (k == "constrain_actions" and not v)}
     return generator, meta
 
 
