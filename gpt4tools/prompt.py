@@ -146,9 +146,18 @@ def decision_spans(text: str) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
+def first_step(text: str) -> str:
+    """``text`` up to where a second assistant step would begin (a later ``Thought:`` line).
+
+    A step ends at its observation or its answer; a model that goes on to write another thought is
+    imagining a turn that no agent runs (an answer followed by an invented tool call, say).
+    """
+    return text.split("\n" + THOUGHT_PREFIX.split(":")[0] + ":", 1)[0]
+
+
 def parse_step(text: str) -> ReActStep:
     """Parse the first assistant step of a model output (tolerant: missing parts stay None)."""
-    text = text.split("\n" + OBSERVATION_PREFIX, 1)[0]
+    text = first_step(text.split("\n" + OBSERVATION_PREFIX, 1)[0])
     step = ReActStep()
     if m := _THOUGHT_RE.search(text):
         step.thought = m.group(1).strip()

@@ -62,6 +62,10 @@ def test_no_tool_items_and_missing_predictions():
     assert score_strict(gt, "Thought: Do I need to use a tool? No\nAI: hello").success == 1.0
     assert score_strict(gt, "Thought: Do I need to use a tool? No\nAI: ").success == 0.0
     assert score_strict(gt, "Thought: Do I need to use a tool? No\nAction: x\nAI: y").success == 0.0
+    # an answer, then an invented tool step: the agent answers, and so does strict; compat keeps every step
+    rambling = final_step("hello") + "\n" + tool_step("Segment the Image", "image/a.png")
+    assert score_strict(gt, rambling).success == 1.0
+    assert score_compat(gt, rambling).success == 0.0
     s = score_strict(tool_step("Segment the Image", "image/a.png"), None, "id9")
     assert s.missing and s.success == 0.0 and s.gt_tool == "Segment the Image"
 

@@ -39,6 +39,16 @@ def test_steps_round_trip_through_the_parser():
     assert garbage.thought is None and garbage.action is None
 
 
+def test_a_second_thought_after_an_answer_is_not_part_of_the_step():
+    """An answer followed by an invented tool call answers; the invented call is never run."""
+    text = final_step("A haiku about rain.") + "\n" + tool_step("Pose Detection On Image", "image/a.png")
+    step = parse_step(text)
+    assert step.thought == "No" and step.action is None and step.answer == "A haiku about rain."
+    # one step's own lines are all kept
+    call = parse_step(tool_step("Segment the Image", "image/a.png") + " image/b.png\n" + final_step("done"))
+    assert (call.action, call.action_input) == ("Segment the Image", "image/a.png")
+
+
 def test_context_continuation_matches_the_original_layout():
     text = continue_after_observation("P\n", tool_step("Edge Detection On Image", "a.png"), "Result saved as b.png")
     assert text == "P\nThought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: a.png\nObservation: Result saved as b.png\n"

@@ -2,8 +2,9 @@
 
 Differences from ``compat`` (the original rules), each deliberate:
 
-* the prediction is cut at its first ``Observation:`` - what follows is the model imagining the
-  tool's result and its own next turn, which a real agent never lets it write;
+* the prediction is cut at its first ``Observation:`` and at a second ``Thought:`` line - what follows
+  is the model imagining the tool's result or its own next turn, which a real agent never lets it write
+  or run (:func:`gpt4tools.prompt.first_step`);
 * the thought must be exactly ``Yes`` (tool items) or ``No`` (no-tool items); no forgiveness needed;
 * arguments are split by the **gt tool's schema** (:func:`gpt4tools.catalog.parse_action_input`),
   so commas inside a text argument are fine; an input that does not fit the schema scores 0;
@@ -30,6 +31,7 @@ from rapidfuzz.utils import default_process
 from gpt4tools.catalog import ArgKind, ArgumentError, OutputKind, ToolSpec, find_by_name, parse_action_input
 from gpt4tools.evaluation.compat import ACTION_INPUT_RE, ACTION_RE, AI_RE, THOUGHT_RE, is_tool_output
 from gpt4tools.evaluation.scores import NO_TOOL, ItemScore
+from gpt4tools.prompt import first_step
 
 _IMAGE_RE = re.compile(r"\.(png|jpe?g|bmp|gif|webp)$", re.IGNORECASE)
 _OBSERVATION_RE = re.compile(r"\n?Observation:")
@@ -88,7 +90,7 @@ def score_strict(gt_output: str | None, prediction: str | None, item_id: str = "
     gt_tool = _first(ACTION_RE, gt_output) if is_tool_output(gt_output) else None
     if prediction is None:
         return ItemScore(item_id, 0.0, 0.0, 0.0, 0.0, 0.0, gt_tool or NO_TOOL, NO_TOOL, missing=True)
-    step = _OBSERVATION_RE.split(prediction, maxsplit=1)[0]
+    step = first_step(_OBSERVATION_RE.split(prediction, maxsplit=1)[0])
     thought, action = _first(THOUGHT_RE, step), _first(ACTION_RE, step)
     pred_tool = action or NO_TOOL
     if gt_tool is None:
