@@ -56,11 +56,11 @@ class ActionNameConstraint:
         self.names = list(names)
         self.lines = [f" {name}\n" for name in self.names]
         self.table = token_table(tokenizer)
-        self.paths = [self._canonical(line) for line in self.lines]
+        head = tokenizer("Action:", add_special_tokens=False)["input_ids"]
+        self.paths = [self._canonical(head, line) for line in self.lines]
 
-    def _canonical(self, line: str) -> list[tuple[str, int]]:
-        """(text so far, next token id) along the tokenizer's own split of ``line`` after ``Action:``."""
-        head = self.tokenizer("Action:", add_special_tokens=False)["input_ids"]
+    def _canonical(self, head: list[int], line: str) -> list[tuple[str, int]]:
+        """(text so far, next token id) along the tokenizer's own split of ``line`` after ``Action:`` (``head``)."""
         full = self.tokenizer("Action:" + line, add_special_tokens=False)["input_ids"]
         if full[:len(head)] != head:
             return []  # the split crosses the colon: only the text rule applies
@@ -89,7 +89,7 @@ class ActionNameConstraint:
         for line, path in zip(self.lines, self.paths):
             if not line.startswith(partial):
                 continue
-            on_path = [token for text, token in path if text == partial]
+            on_path = [token for prefix, token in path if prefix == partial]
             if on_path:
                 allowed.update(on_path)
                 continue

@@ -65,7 +65,9 @@ def render_tools(tools: Sequence[ToolSpec]) -> tuple[str, str]:
     return "\n".join(t.prompt_line() for t in tools), ", ".join(t.name for t in tools)
 
 
-_TOOL_NAMES_RE = re.compile(r"Action: the action to take, should be one of \[([^\]\n]*)\]")
+# the template's own "should be one of [{tool_names}]" line, with the names captured
+_TOOL_NAMES_RE = re.compile(re.escape(next(line for line in PROMPT_TEMPLATE.splitlines() if "{tool_names}" in line))
+                            .replace(re.escape("{tool_names}"), r"([^\]\n]*)"))
 
 
 def listed_tool_names(prompt: str) -> list[str]:
@@ -152,7 +154,7 @@ def first_step(text: str) -> str:
     A step ends at its observation or its answer; a model that goes on to write another thought is
     imagining a turn that no agent runs (an answer followed by an invented tool call, say).
     """
-    return text.split("\n" + THOUGHT_PREFIX.split(":")[0] + ":", 1)[0]
+    return text.split("\nThought:", 1)[0]
 
 
 def parse_step(text: str) -> ReActStep:

@@ -84,9 +84,11 @@ class LoRAModule(pl.LightningModule):
             inputs["attention_mask"] = masks_for_layers(self.model.config, inputs["attention_mask"],
                                                         inputs.get("position_ids"))
         shifted = "shift_labels" in batch
-        targets = batch["shift_labels"] if shifted else batch["labels"][:, 1:]
-        weights = batch.get("shift_weights") if shifted else batch.get("label_weights")
-        weights = weights if weights is None or shifted else weights[:, 1:]
+        if shifted:
+            targets, weights = batch["shift_labels"], batch.get("shift_weights")
+        else:
+            targets, weights = batch["labels"][:, 1:], batch.get("label_weights")
+            weights = None if weights is None else weights[:, 1:]
         keep = targets != IGNORE_INDEX
         count = int(keep.sum())
         kept_weights = None if weights is None else weights[keep]
