@@ -17,29 +17,14 @@ from __future__ import annotations
 import time
 
 import torch
-from prompt_sharing import pick_rows, row_args
+from prompt_sharing import alternate_halves, lora_step_setup, row_args
 
 import gpt4tools  # noqa: F401  (library work-arounds before torch-based imports)
-from gpt4tools.training.batching import LengthGroupedBatchSampler
-from gpt4tools.training.sharing import SharedRowCollator
 
 
 def main() -> None:
     args = row_args(__doc__.splitlines()[0])
-    from gpt4tools.training.build import build_lora_model
-    from gpt4tools.training.module import LoRAModule
-
-    cfg, tok, picked = pick_rows(args)
-    pad = tok.pad_token_id
-    sampler = LengthGroupedBatchSampler([len(r) for r in picked], args.batch_size, seed=0)
-    batches = [SharedRowCollator(pad)([picked[i] for i in b]) for b in sampler]
-    module = LoRAModule(build_lora_model(cfg, tok), {"lr": 1e-4}, {}, pad_token_id=pad)
-    module.model.train()
-    params = [p for p in module.model.parameters() if p.requires_grad]
-
-    for p in params:  # as after some training (with B = 0 only the B matrices would get gradients)
-        if p.abs().sum() == 0:
-            torch.nn.init.normal_(p, std=0.02)
+    picked, batches, module, params = lora_step_setup(args)
     grads, losses = [], []
     for frozen in (False, True):
         module.model.zero_grad()
@@ -62,12 +47,7 @@ def main() -> None:
         return time.perf_counter() - start
 
     run(batches[:1], True)  # warm-up
-    seconds = {"full": 0.0, "frozen": 0.0}
-    cut = len(batches) // 2
-    for half in (batches[:cut], batches[cut:]):
-        order = ("full", "frozen") if half is batches[cut:] else ("frozen", "full")
-        for name in order:
-            seconds[name] += run(half, frozen=name == "frozen")
+    seconds = alternate_halves(batches, lambda half, name: run(half, frozen=name == "frozen"), "frozen", "full")
 
     n = sum(r.num_samples for r in picked)
     print(f"frozen prompt, model={args.model}, {n} samples ({len(picked)} rows) from {args.data_file}, "

@@ -80,6 +80,37 @@ def row_args(description: str) -> argparse.Namespace:
     return args
 
 
+def lora_step_setup(args: argparse.Namespace, **module_kwargs):
+    """(picked rows, their length-grouped prompt-shared batches, a ``LoRAModule`` in train mode, its trainable
+    parameters) for the train-step benchmarks. The LoRA B matrices start random, as after some training (at
+    B = 0 only they would get gradients)."""
+    from gpt4tools.training.build import build_lora_model
+    from gpt4tools.training.module import LoRAModule
+
+    cfg, tok, picked = pick_rows(args)
+    pad = tok.pad_token_id
+    sampler = LengthGroupedBatchSampler([len(r) for r in picked], args.batch_size, seed=0)
+    batches = [SharedRowCollator(pad)([picked[i] for i in b]) for b in sampler]
+    module = LoRAModule(build_lora_model(cfg, tok), {"lr": 1e-4}, {}, pad_token_id=pad, **module_kwargs)
+    module.model.train()
+    params = [p for p in module.model.parameters() if p.requires_grad]
+    for p in params:
+        if p.abs().sum() == 0:
+            torch.nn.init.normal_(p, std=0.02)
+    return picked, batches, module, params
+
+
+def alternate_halves(batches: list, run, first: str, second: str) -> dict[str, float]:
+    """Seconds of ``run(batches, name)`` for two sides over the same batches, in halves of alternating order
+    (``first`` leads the first half, ``second`` the other), so that load from other processes hits both alike."""
+    seconds = {first: 0.0, second: 0.0}
+    cut = len(batches) // 2
+    for half, order in ((batches[:cut], (first, second)), (batches[cut:], (second, first))):
+        for name in order:
+            seconds[name] += run(half, name)
+    return seconds
+
+
 def main() -> None:
     args = row_args(__doc__.splitlines()[0])
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from gpt4tools.models.parts import split_body_head
 from gpt4tools.prompt import IGNORE_INDEX
+from gpt4tools.training.compilation import compile_decoder_layers
 from gpt4tools.training.prompt_cache import split_prompt
 from gpt4tools.training.sharing import masks_for_layers
 from gpt4tools.utils.logging import get_logger
@@ -43,18 +44,26 @@ class LoRAModule(pl.LightningModule):
     Args:
         model: the peft-wrapped causal LM.
         optimizer: ``{name: adamw|adamw_8bit|paged_adamw_8bit, lr, weight_decay, betas, eps}``.
-        scheduler: ``{name: cosine|linear|constant, warmup_ratio, warmup_steps}``.
+        scheduler: ``{name: cosine|linear|constant, warmup_ratio, warmup_steps, time_budget}``; with
+            ``time_budget`` the schedule runs at the pace of whichever is further along, the optimizer
+            steps or the time used of ``trainer.max_time``, so a run the time cap stops still completes
+            its warm-up and decay.
         target_only_logits: compute the LM head and loss only at target positions.
         frozen_prompt: training steps run the prompt without gradients and backpropagate through the target
             part only (:mod:`gpt4tools.training.prompt_cache`; same loss, truncated gradient). Validation
             is unaffected.
         pad_token_id: the id frozen-prompt steps pad their two parts with.
+        compile_layers: ``torch.compile`` each decoder layer for the training steps
+            (:mod:`gpt4tools.training.compilation`); validation runs them eagerly (a few batches do not
+            repay a second compile for the no-gradient graph).
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any],
-                 target_only_logits: bool = True, frozen_prompt: bool = False, pad_token_id: int = 0) -> None:
+                 target_only_logits: bool = True, frozen_prompt: bool = False, pad_token_id: int = 0,
+                 compile_layers: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.compiled = compile_layers and compile_decoder_layers(model) > 0
         self.frozen_prompt = frozen_prompt
         self.pad_token_id = pad_token_id
         self.optimizer_cfg = dict(optimizer)
@@ -66,6 +75,7 @@ class LoRAModule(pl.LightningModule):
                         type(model).__name__)
         self._t0: float | None = None
         self._pending_rng: dict[str, Any] | None = None
+        self._time_fraction = 0.0  # of trainer.max_time used, for scheduler.time_budget
         self.throughput = {"tokens": 0, "nonpad_tokens": 0, "samples": 0, "seconds": 0.0}
 
     # ----------------------------------------------------------------------------------- loss
@@ -127,6 +137,11 @@ class LoRAModule(pl.LightningModule):
     # ------------------------------------------------------------------------------- steps
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._t0 = time.perf_counter()
+        if self.scheduler_cfg.get("time_budget"):
+            timer = self._timer()
+            # every rank must set the same learning rate: rank 0's clock decides
+            self._time_fraction = float(self.trainer.strategy.broadcast(
+                timer.time_elapsed("train") / (timer.time_elapsed("train") + timer.time_remaining("train"))))
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, count = self.loss_and_count(batch, frozen_prompt=self.frozen_prompt)
@@ -147,6 +162,14 @@ class LoRAModule(pl.LightningModule):
         optimizers = self.optimizers(use_pl_optimizer=False)
         lr = (optimizers[0] if isinstance(optimizers, list) else optimizers).param_groups[0]["lr"]
         self.log("train/lr", lr, on_step=True, prog_bar=True, batch_size=samples)
+
+    def on_validation_start(self) -> None:
+        if self.compiled:
+            torch.compiler.set_stance("force_eager")
+
+    def on_validation_end(self) -> None:
+        if self.compiled:
+            torch.compiler.set_stance("default")
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, count = self.loss_and_count(batch)
@@ -186,10 +209,31 @@ class LoRAModule(pl.LightningModule):
         warmup = sched.get("warmup_steps")
         warmup = int(warmup) if warmup is not None else int(round(float(sched.get("warmup_ratio", 0.0)) * total))
         name = str(sched.get("name", "cosine"))
-        log.info("scheduler %s: %d optimizer steps, %d warmup", name, total, warmup)
         if name not in ("cosine", "linear", "constant_with_warmup", "constant"):
             raise ValueError(f"scheduler.name={name!r}: choose cosine, linear, constant_with_warmup or constant")
-        return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+        scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+        if not sched.get("time_budget"):
+            log.info("scheduler %s: %d optimizer steps, %d warmup", name, total, warmup)
+            return scheduler
+        timer = self._timer()
+        budget = timer.time_elapsed("train") + timer.time_remaining("train")
+        log.info("scheduler %s over %d optimizer steps or %.0f s (trainer.max_time), whichever is first; warm-up "
+                 "%d steps or the same share of the time", name, total, budget, warmup)
+
+        def paced(by_step):
+            return lambda step: by_step(min(max(float(step), self._time_fraction * total), float(total)))
+
+        scheduler.lr_lambdas = [paced(f) for f in scheduler.lr_lambdas]
+        return scheduler
+
+    def _timer(self):
+        """The trainer's ``Timer`` (what ``trainer.max_time`` sets up), for ``scheduler.time_budget``."""
+        from pytorch_lightning.callbacks import Timer
+
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is None or timer.time_remaining("train") is None:
+            raise ValueError("scheduler.time_budget=true needs trainer.max_time (the time the schedule spans)")
+        return timer
 
     # ------------------------------------------------------------------------ checkpoints
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:

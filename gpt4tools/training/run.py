@@ -185,7 +185,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                         OmegaConf.to_container(cfg.scheduler, resolve=True),
                         target_only_logits=bool(cfg.training.target_only_logits),
                         frozen_prompt=bool(cfg.training.get("frozen_prompt", False)),
-                        pad_token_id=int(tokenizer.pad_token_id or 0))
+                        pad_token_id=int(tokenizer.pad_token_id or 0),
+                        compile_layers=bool(cfg.training.get("compile", False)))
 
     from hydra.utils import instantiate
 
