@@ -6,7 +6,9 @@
 set -euo pipefail
 OUT=${1:-outputs/ablations}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python)}
+# eager batches of 4 rows with a step-paced schedule, as the recorded sweep ran (the presets build on cpu_default)
 BUDGET=(trainer.max_steps=40 trainer.max_time=00:00:06:00 training.validate_before=false
+        batching.batch_size=4 training.compile=false scheduler.time_budget=false
         checkpoint.adapter_every_n_steps=null 'eval.overrides=["limit=50","label=tuned"]')
 $PY train.py -m experiment=cpu_default,ablate_no_negatives,ablate_no_context,ablate_multi_turn,ablate_half_final_steps,ablate_tools_subset \
     "${BUDGET[@]}" hydra.sweep.dir="$OUT/data"
