@@ -1,7 +1,7 @@
 """Regional compilation of the train step: ``torch.compile`` on each decoder layer.
 
 A decoder stack repeats one block, so compiling the block (not the whole model) gives one graph that
-every layer reuses: the first step pays the compile once (about half a minute on two CPU cores, then
+every layer reuses: the first step pays the compile once (about 40 s on two CPU cores, then
 cached on disk by the compiler), and each later step runs fused kernels for what eager mode spends
 on separate passes over memory (norms, rotary embeddings, LoRA's scaled sums, casts under autocast).
 The attention kernel and the matrix products stay what they were, so the loss is the same up to
