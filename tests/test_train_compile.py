@@ -71,13 +71,13 @@ def test_time_budget_paces_the_schedule_by_the_clock(tmp_path, monkeypatch):
     cfg = train_cfg(tmp_path, "scheduler.time_budget=true", "scheduler.warmup_ratio=0", "optimizer.lr=1e-3",
                     "trainer.max_steps=100000", "trainer.max_epochs=1000", "trainer.max_time=00:00:00:06",
                     "training.validate_after=false", "checkpoint.every_n_train_steps=100000")
-    summary = run(cfg)
-    assert summary["samples_seen"] < 100000 * 4  # the time cap, not the step count, ended the run
+    run(cfg)
     fractions = [f for f, _ in recorder.rates]
     assert fractions == sorted(fractions) and fractions[-1] > 0.9
     for fraction, lr in recorder.rates:  # the cosine of the time share (the steps are far behind it)
         assert lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * fraction)), abs=1e-8)
-    assert recorder.rates[-1][1] < 1e-4
+    assert recorder.rates[-1][1] < 1e-4  # decayed, after a few dozen of the 12000 planned steps
+    assert len(recorder.rates) < 1000
 
 
 def test_time_budget_without_max_time_is_refused(tmp_path):

@@ -15,10 +15,8 @@ that load from other processes hits both alike. Prints samples/s of each side an
 
 from __future__ import annotations
 
-import time
-
 import torch
-from prompt_sharing import alternate_halves, lora_step_setup, row_args
+from prompt_sharing import alternate_halves, lora_step_setup, print_speed, row_args, train_steps
 
 import gpt4tools  # noqa: F401  (library work-arounds before torch-based imports)
 
@@ -40,31 +38,16 @@ def main() -> None:
     optimizer = torch.optim.AdamW(params, lr=1e-4)
 
     def run(selected, eager: bool) -> float:
-        start = time.perf_counter()
         with torch.compiler.set_stance("force_eager" if eager else "default"):
-            for batch in selected:
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    loss, _ = module.loss_and_count(batch)
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad()
-        return time.perf_counter() - start
+            return train_steps(module, optimizer, selected)
 
     first_step = run(batches[:1], eager=False)  # compiles the bf16 graphs (the fp32 check compiled its own)
     run(batches[:1], eager=True)
-    seconds = alternate_halves(batches, lambda half, name: run(half, eager=name == "eager"), "compiled", "eager")
-
-    n = sum(r.num_samples for r in picked)
-    print(f"compiled layers, model={args.model}, {n} samples ({len(picked)} rows) from {args.data_file}, "
-          f"batch {args.batch_size}, {args.threads} threads")
-    print(f"fp32, one batch: |loss difference| {abs(eager_loss - compiled_loss):.2e}, largest relative gradient "
-          f"difference {worst:.2e}")
-    print(f"first compiled step (compiles, or loads the compiler's disk cache): {first_step:.1f} s")
-    print(f"{'':10}{'seconds':>9}{'samples/s':>11}")
-    for name in ("eager", "compiled"):
-        print(f"{name:10}{seconds[name]:9.1f}{n / seconds[name]:11.3f}")
-    print(f"speed-up (samples/s, compiled / eager): {seconds['eager'] / seconds['compiled']:.2f}x")
-
+    seconds = alternate_halves({"compiled": batches, "eager": batches}, lambda half, name: run(half, name == "eager"))
+    print_speed("compiled layers", args, sum(r.num_samples for r in picked), len(picked),
+                f"fp32, one batch: |loss difference| {abs(eager_loss - compiled_loss):.2e}, largest relative gradient "
+                f"difference {worst:.2e}\nfirst compiled step (compiles, or loads the compiler's disk cache): "
+                f"{first_step:.1f} s", seconds, "eager", "compiled")
 
 if __name__ == "__main__":
     main()

@@ -14,10 +14,8 @@ the prompt's share of the gradient). Prints samples/s of each side and the ratio
 
 from __future__ import annotations
 
-import time
-
 import torch
-from prompt_sharing import alternate_halves, lora_step_setup, row_args
+from prompt_sharing import alternate_halves, lora_step_setup, print_speed, row_args, train_steps
 
 import gpt4tools  # noqa: F401  (library work-arounds before torch-based imports)
 
@@ -37,27 +35,13 @@ def main() -> None:
     optimizer = torch.optim.AdamW(params, lr=1e-4)
 
     def run(selected, frozen: bool) -> float:
-        start = time.perf_counter()
-        for batch in selected:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss, _ = module.loss_and_count(batch, frozen_prompt=frozen)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-        return time.perf_counter() - start
+        return train_steps(module, optimizer, selected, frozen_prompt=frozen)
 
     run(batches[:1], True)  # warm-up
-    seconds = alternate_halves(batches, lambda half, name: run(half, frozen=name == "frozen"), "frozen", "full")
-
-    n = sum(r.num_samples for r in picked)
-    print(f"frozen prompt, model={args.model}, {n} samples ({len(picked)} rows) from {args.data_file}, "
-          f"batch {args.batch_size}, {args.threads} threads")
-    print(f"fp32, one batch: |loss difference| {abs(losses[0] - losses[1]):.2e}, gradient cosine {cosine:.3f}")
-    print(f"{'':8}{'seconds':>9}{'samples/s':>11}")
-    for name in ("full", "frozen"):
-        print(f"{name:8}{seconds[name]:9.1f}{n / seconds[name]:11.3f}")
-    print(f"speed-up (samples/s, frozen / full): {seconds['full'] / seconds['frozen']:.2f}x")
-
+    seconds = alternate_halves({"frozen": batches, "full": batches}, lambda half, name: run(half, name == "frozen"))
+    print_speed("frozen prompt", args, sum(r.num_samples for r in picked), len(picked),
+                f"fp32, one batch: |loss difference| {abs(losses[0] - losses[1]):.2e}, gradient cosine {cosine:.3f}",
+                seconds, "full", "frozen")
 
 if __name__ == "__main__":
     main()

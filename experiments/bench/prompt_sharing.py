@@ -100,15 +100,41 @@ def lora_step_setup(args: argparse.Namespace, **module_kwargs):
     return picked, batches, module, params
 
 
-def alternate_halves(batches: list, run, first: str, second: str) -> dict[str, float]:
-    """Seconds of ``run(batches, name)`` for two sides over the same batches, in halves of alternating order
-    (``first`` leads the first half, ``second`` the other), so that load from other processes hits both alike."""
+def train_steps(module, optimizer, batches, frozen_prompt: bool = False) -> float:
+    """Seconds to train ``batches`` with ``module``'s loss (bf16 autocast, as ``precision=bf16-mixed``)."""
+    start = time.perf_counter()
+    for batch in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _ = module.loss_and_count(batch, frozen_prompt=frozen_prompt)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return time.perf_counter() - start
+
+
+def alternate_halves(batches_of: dict[str, list], run) -> dict[str, float]:
+    """Seconds of ``run(batches, name)`` for the two sides of ``batches_of`` (name -> its batches), in halves of
+    alternating order (the first name leads the first half), so that load from other processes hits both alike."""
+    first, second = batches_of
     seconds = {first: 0.0, second: 0.0}
-    cut = len(batches) // 2
-    for half, order in ((batches[:cut], (first, second)), (batches[cut:], (second, first))):
+    for half, order in ((0, (first, second)), (1, (second, first))):
         for name in order:
-            seconds[name] += run(half, name)
+            batches = batches_of[name]
+            cut = len(batches) // 2
+            seconds[name] += run(batches[:cut] if half == 0 else batches[cut:], name)
     return seconds
+
+
+def print_speed(title: str, args: argparse.Namespace, samples: int, rows: int, check: str,
+                seconds: dict[str, float], baseline: str, ours: str, tokens: dict[str, int] | None = None) -> None:
+    """The benchmarks' report: what ran, the correctness check, seconds and samples/s per side, and the ratio."""
+    print(f"{title}, model={args.model}, {samples} samples ({rows} rows) from {args.data_file}, "
+          f"batch {args.batch_size}, {args.threads} threads")
+    print(check)
+    print(f"{'':10}{'seconds':>9}{'samples/s':>11}" + (f"{'tokens':>9}" if tokens else ""))
+    for name in (baseline, ours):
+        print(f"{name:10}{seconds[name]:9.1f}{samples / seconds[name]:11.3f}" + (f"{tokens[name]:9d}" if tokens else ""))
+    print(f"speed-up (samples/s, {ours} / {baseline}): {seconds[baseline] / seconds[ours]:.2f}x")
 
 
 def main() -> None:
@@ -133,35 +159,14 @@ def main() -> None:
     loss_diff, grad_diff = _check_same_gradients(module, Collator(pad)(first_flat), SharedRowCollator(pad)(first))
 
     optimizer = torch.optim.AdamW([p for p in module.model.parameters() if p.requires_grad], lr=1e-4)
-
-    def run(batches) -> float:
-        start = time.perf_counter()
-        for batch in batches:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss, _ = module.loss_and_count(batch)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-        return time.perf_counter() - start
-
-    run(shared_batches[:1])  # warm-up
-    seconds = {"shared": 0.0, "separate": 0.0}
-    for half in (0, 1):
-        for name, batches in (("separate", separate_batches), ("shared", shared_batches))[:: 1 if half == 0 else -1]:
-            cut = len(batches) // 2
-            seconds[name] += run(batches[:cut] if half == 0 else batches[cut:])
-
+    train_steps(module, optimizer, shared_batches[:1])  # warm-up
+    seconds = alternate_halves({"separate": separate_batches, "shared": shared_batches},
+                               lambda batches, name: train_steps(module, optimizer, batches))
     tokens = {"shared": sum(int(b["num_tokens"]) for b in shared_batches),
               "separate": sum(int(b["num_tokens"]) for b in separate_batches)}
-    print(f"prompt sharing, model={args.model}, {len(flat)} samples ({len(picked)} rows) from {args.data_file}, "
-          f"batch {args.batch_size}, {args.threads} threads")
-    print(f"same samples in both layouts (fp32): |loss difference| {loss_diff:.2e}, "
-          f"largest relative gradient difference {grad_diff:.2e}")
-    print(f"{'':10}{'seconds':>9}{'samples/s':>11}{'tokens':>9}")
-    for name in ("separate", "shared"):
-        print(f"{name:10}{seconds[name]:9.1f}{len(flat) / seconds[name]:11.3f}{tokens[name]:9d}")
-    print(f"speed-up (samples/s, shared / separate): {seconds['separate'] / seconds['shared']:.2f}x")
-
+    print_speed("prompt sharing", args, len(flat), len(picked),
+                f"same samples in both layouts (fp32): |loss difference| {loss_diff:.2e}, "
+                f"largest relative gradient difference {grad_diff:.2e}", seconds, "separate", "shared", tokens)
 
 if __name__ == "__main__":
     main()

@@ -138,10 +138,9 @@ class LoRAModule(pl.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._t0 = time.perf_counter()
         if self.scheduler_cfg.get("time_budget"):
-            timer = self._timer()
+            used, budget = self._time_used()
             # every rank must set the same learning rate: rank 0's clock decides
-            self._time_fraction = float(self.trainer.strategy.broadcast(
-                timer.time_elapsed("train") / (timer.time_elapsed("train") + timer.time_remaining("train"))))
+            self._time_fraction = float(self.trainer.strategy.broadcast(used / budget))
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, count = self.loss_and_count(batch, frozen_prompt=self.frozen_prompt)
@@ -215,8 +214,7 @@ class LoRAModule(pl.LightningModule):
         if not sched.get("time_budget"):
             log.info("scheduler %s: %d optimizer steps, %d warmup", name, total, warmup)
             return scheduler
-        timer = self._timer()
-        budget = timer.time_elapsed("train") + timer.time_remaining("train")
+        _, budget = self._time_used()
         log.info("scheduler %s over %d optimizer steps or %.0f s (trainer.max_time), whichever is first; warm-up "
                  "%d steps or the same share of the time", name, total, budget, warmup)
 
@@ -226,14 +224,17 @@ class LoRAModule(pl.LightningModule):
         scheduler.lr_lambdas = [paced(f) for f in scheduler.lr_lambdas]
         return scheduler
 
-    def _timer(self):
-        """The trainer's ``Timer`` (what ``trainer.max_time`` sets up), for ``scheduler.time_budget``."""
+    def _time_used(self) -> tuple[float, float]:
+        """(seconds of training so far, ``trainer.max_time`` in seconds), from the trainer's ``Timer``, which
+        carries the time used across a resume; for ``scheduler.time_budget``."""
         from pytorch_lightning.callbacks import Timer
 
         timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
-        if timer is None or timer.time_remaining("train") is None:
+        remaining = None if timer is None else timer.time_remaining("train")
+        if remaining is None:
             raise ValueError("scheduler.time_budget=true needs trainer.max_time (the time the schedule spans)")
-        return timer
+        used = timer.time_elapsed("train")
+        return used, used + remaining
 
     # ------------------------------------------------------------------------ checkpoints
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
