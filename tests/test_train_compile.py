@@ -13,14 +13,14 @@ from gpt4tools.training.run import build_callbacks, run
 
 def _loss_and_grads(module, batch):
     module.model.zero_grad()
-    loss, _ = module.loss_and_count(batch)
+    loss, _ = module.loss_and_count(batch, frozen_prompt=module.frozen_prompt)
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in module.model.named_parameters() if p.requires_grad}
 
 
-def test_compiled_layers_give_the_eager_loss_and_gradients(tiny_model_cfg, smollm2_tokenizer):
+def _module_and_batches(model_cfg, tokenizer, seed, frozen_prompt=False):
+    """A LoRA module on ``model_cfg`` and two prompt-shared batches of different shapes."""
     from peft import LoraConfig, get_peft_model
-    from torch._dynamo.utils import counters
     from training_helpers import make_items
 
     from gpt4tools.models import load_model
@@ -28,15 +28,23 @@ def test_compiled_layers_give_the_eager_loss_and_gradients(tiny_model_cfg, smoll
     from gpt4tools.training.samples import tokenize_samples
     from gpt4tools.training.sharing import SharedRowCollator, share_prompts
 
-    model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
+    model = get_peft_model(load_model(model_cfg, tokenizer),
                            LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
                                       init_lora_weights=False))
-    module = LoRAModule(model, {"lr": 1e-3}, {})
-    samples = tokenize_samples(make_items(6, seed=4), smollm2_tokenizer, "chatml", 2048)
-    collate = SharedRowCollator(smollm2_tokenizer.pad_token_id)
+    module = LoRAModule(model, {"lr": 1e-3}, {}, frozen_prompt=frozen_prompt, pad_token_id=tokenizer.pad_token_id)
+    samples = tokenize_samples(make_items(6, seed=seed), tokenizer, "chatml", 2048)
+    collate = SharedRowCollator(tokenizer.pad_token_id)
     batch, other = collate(share_prompts(samples[:4])), collate(share_prompts(samples[4:]))
     assert batch["input_ids"].shape != other["input_ids"].shape
+    return module, batch, other
+
+
+def _assert_compiled_matches_eager(module, batch, other) -> int:
+    """Compile ``module``'s layers, check loss and gradients against eager mode; returns the graphs compiled."""
+    from torch._dynamo.utils import counters
+
     eager_loss, eager_grads = _loss_and_grads(module, batch)
+    torch._dynamo.reset()
     counters.clear()
     layers = compile_decoder_layers(module.model)
     assert layers == module.model.config.num_hidden_layers == len(list(decoder_layers(module.model)))
@@ -46,6 +54,24 @@ def test_compiled_layers_give_the_eager_loss_and_gradients(tiny_model_cfg, smoll
     torch.testing.assert_close(loss, eager_loss, rtol=1e-4, atol=1e-5)
     for name, grad in eager_grads.items():
         torch.testing.assert_close(grads[name], grad, rtol=1e-3, atol=1e-5, msg=name)
+    return counters["stats"]["unique_graphs"]
+
+
+def test_compiled_layers_give_the_eager_loss_and_gradients(tiny_model_cfg, smollm2_tokenizer):
+    module, batch, other = _module_and_batches(tiny_model_cfg, smollm2_tokenizer, seed=4)
+    _assert_compiled_matches_eager(module, batch, other)
+
+
+def test_compiled_layers_share_their_graphs_in_frozen_prompt_steps(tiny_model_cfg, smollm2_tokenizer):
+    """Frozen-prompt steps pass each layer's number to a key/value cache; no layer may get graphs of its own."""
+    from omegaconf import OmegaConf
+
+    graphs = []
+    for layers in (2, 12):  # 12: more than dynamo's 8 recompiles, after which layers would silently run eagerly
+        cfg = OmegaConf.merge(tiny_model_cfg, {"config": {"num_hidden_layers": layers}})
+        graphs.append(_assert_compiled_matches_eager(*_module_and_batches(cfg, smollm2_tokenizer, seed=5,
+                                                                         frozen_prompt=True)))
+    assert graphs[0] == graphs[1]
 
 
 def test_a_model_without_decoder_layers_is_refused():

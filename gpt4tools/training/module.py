@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from gpt4tools.models.parts import split_body_head
 from gpt4tools.prompt import IGNORE_INDEX
 from gpt4tools.training.compilation import compile_decoder_layers
-from gpt4tools.training.prompt_cache import split_prompt
+from gpt4tools.training.prompt_cache import layer_numbers_unspecialized, prompt_cache, split_prompt
 from gpt4tools.training.sharing import masks_for_layers
 from gpt4tools.utils.logging import get_logger
 
@@ -118,17 +118,16 @@ class LoRAModule(pl.LightningModule):
         keep = part.grad_targets != IGNORE_INDEX
         count = int(keep.sum())
         net = self._split[0] if self._split is not None else self.model
-        from transformers import DynamicCache
-
         # A plain cache keeps every key (a config-built one would trim sliding-window layers to the window, which
         # the reordered columns do not allow); the masks apply the windows from the true positions instead.
-        cache = DynamicCache()
-        with torch.no_grad():
+        cache = prompt_cache()
+        with torch.no_grad(), layer_numbers_unspecialized():
             net(input_ids=part.cached_ids, position_ids=part.cached_positions, past_key_values=cache,
                 attention_mask=masks_for_layers(config, part.cached_mask, part.cached_positions), use_cache=True)
         key_positions = torch.cat([part.cached_positions, part.grad_positions], dim=1)
-        out = net(input_ids=part.grad_ids, position_ids=part.grad_positions, past_key_values=cache, use_cache=True,
-                  attention_mask=masks_for_layers(config, part.grad_mask, part.grad_positions, key_positions))
+        with layer_numbers_unspecialized():
+            out = net(input_ids=part.grad_ids, position_ids=part.grad_positions, past_key_values=cache, use_cache=True,
+                      attention_mask=masks_for_layers(config, part.grad_mask, part.grad_positions, key_positions))
         weights = None if part.grad_weights is None else part.grad_weights[keep]
         if self._split is None:
             return token_loss(out.logits[keep].float(), part.grad_targets[keep], weights), count

@@ -17,7 +17,9 @@ columns freely.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -115,3 +117,34 @@ def split_prompt(batch: dict[str, torch.Tensor], pad_token_id: int = 0) -> Promp
                        grad_positions=new_pos[:, w1:], grad_mask=square[:, None, w1:, :].contiguous(),
                        grad_targets=new_targets[:, w1:],
                        grad_weights=None if new_weights is None else new_weights[:, w1:])
+
+
+@functools.cache
+def _eager_update_cache_class() -> type:
+    from transformers import DynamicCache
+
+    class EagerUpdateCache(DynamicCache):
+        @torch.compiler.disable
+        def update(self, *args: Any, **kwargs: Any) -> Any:
+            return super().update(*args, **kwargs)
+
+    return EagerUpdateCache
+
+
+def prompt_cache() -> Any:
+    """An empty key/value cache for a frozen-prompt step that compiled decoder layers can share.
+
+    The cache's ``update`` runs eagerly: it indexes its per-layer storage by the layer's number, which a
+    compiled layer would otherwise take as a constant and recompile for, once per layer. Left out of the
+    graph, the same compiled layer serves every layer, as it does in a normal step. (One class for every
+    step: compiled graphs guard on the cache's type.)
+    """
+    return _eager_update_cache_class()()
+
+
+def layer_numbers_unspecialized() -> Any:
+    """A context in which compiled layers take integer module attributes (the layer's number) as inputs.
+
+    A layer passes its number to the cache; as a constant it would make each layer a graph of its own.
+    """
+    return torch._dynamo.config.patch(allow_unspec_int_on_nn_module=True)
