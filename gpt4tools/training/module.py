@@ -63,7 +63,9 @@ class LoRAModule(pl.LightningModule):
                  compile_layers: bool = False) -> None:
         super().__init__()
         self.model = model
-        self.compiled = compile_layers and compile_decoder_layers(model) > 0
+        self.compiled = compile_layers
+        if compile_layers:
+            compile_decoder_layers(model)  # raises when the model has no decoder layers to compile
         self.frozen_prompt = frozen_prompt
         self.pad_token_id = pad_token_id
         self.optimizer_cfg = dict(optimizer)
@@ -121,11 +123,11 @@ class LoRAModule(pl.LightningModule):
         # A plain cache keeps every key (a config-built one would trim sliding-window layers to the window, which
         # the reordered columns do not allow); the masks apply the windows from the true positions instead.
         cache = prompt_cache()
-        with torch.no_grad(), layer_numbers_unspecialized():
-            net(input_ids=part.cached_ids, position_ids=part.cached_positions, past_key_values=cache,
-                attention_mask=masks_for_layers(config, part.cached_mask, part.cached_positions), use_cache=True)
         key_positions = torch.cat([part.cached_positions, part.grad_positions], dim=1)
         with layer_numbers_unspecialized():
+            with torch.no_grad():
+                net(input_ids=part.cached_ids, position_ids=part.cached_positions, past_key_values=cache,
+                    attention_mask=masks_for_layers(config, part.cached_mask, part.cached_positions), use_cache=True)
             out = net(input_ids=part.grad_ids, position_ids=part.grad_positions, past_key_values=cache, use_cache=True,
                       attention_mask=masks_for_layers(config, part.grad_mask, part.grad_positions, key_positions))
         weights = None if part.grad_weights is None else part.grad_weights[keep]
