@@ -32,8 +32,19 @@ def test_paper_recipe():
 
 def test_cpu_default_is_the_default():
     cfg = compose("train")
-    assert cfg.model.name == "smollm2_135m" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.model.name == "smollm2_135m" and cfg.trainer.precision == "auto"
     assert cfg.trainer.max_time is not None
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, expected", [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"),
+                                                         (False, False, "32-true")])
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch, amx, avx512_bf16, expected):
+    from gpt4tools.training.build import resolve_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"  # an explicit choice stays
 
 
 def test_unknown_target_module_fails_before_training(tmp_path):

@@ -4,13 +4,14 @@
     python experiments/bench/compile_layers.py --batch-size 2      # the default's batches of 2 rows
     python experiments/bench/compile_layers.py --model tiny --samples 16   # a smoke test
 
-Both sides train the same prompt-shared rows (length-grouped batches, bf16 autocast, AdamW) with the
-same LoRA model and ``LoRAModule`` loss; ours with every decoder layer under ``torch.compile``
-(``training.compile=true``, :mod:`gpt4tools.training.compilation`), the baseline with the same
-layers run eagerly (``torch.compiler.set_stance("force_eager")``). The first compiled step, which
-compiles, is timed on its own. Before timing, one fp32 batch gives the loss difference and the largest
-relative gradient difference between the two (rounding only). The two sides alternate in halves so
-that load from other processes hits both alike. Prints samples/s of each side and the ratio.
+Both sides train the same prompt-shared rows (length-grouped batches, bf16 autocast where the CPU has
+native bf16, else fp32, AdamW) with the same LoRA model and ``LoRAModule`` loss; ours with every decoder
+layer under ``torch.compile`` (``training.compile=true``, :mod:`gpt4tools.training.compilation`), the
+baseline with the same layers run eagerly (``torch.compiler.set_stance("force_eager")``). The first
+compiled step, which compiles, is timed on its own. Before timing, one fp32 batch gives the loss
+difference and the largest relative gradient difference between the two (rounding only). The two sides
+alternate in halves so that load from other processes hits both alike. Prints samples/s of each side and
+the ratio.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def main() -> None:
         with torch.compiler.set_stance("force_eager" if eager else "default"):
             return train_steps(module, optimizer, selected)
 
-    first_step = run(batches[:1], eager=False)  # compiles the bf16 graphs (the fp32 check compiled its own)
+    first_step = run(batches[:1], eager=False)  # compiles the training graphs (the fp32 check compiled its own)
     run(batches[:1], eager=True)
     seconds = alternate_halves({"compiled": batches, "eager": batches}, lambda half, name: run(half, name == "eager"))
     print_speed("compiled layers", args, sum(r.num_samples for r in picked), len(picked),

@@ -3,13 +3,14 @@
     python experiments/bench/frozen_prompt.py                     # SmolLM2-135M, 48 samples, CPU
     python experiments/bench/frozen_prompt.py --model tiny --samples 16   # seconds, a smoke test
 
-Both sides train the same prompt-shared rows (length-grouped batches of 4, bf16 autocast, AdamW) with
-the same LoRA model and ``LoRAModule`` loss; ours with ``frozen_prompt`` (the prompt part under
-``torch.no_grad``, backward through the target part only: ``training.frozen_prompt=true``), the
-baseline with the full backward of the default step. The two sides alternate in halves so that load
-from other processes hits both alike. Before timing, one fp32 batch gives the loss difference (zero:
-the forward is the same) and the cosine between the two gradients (below 1: the frozen step drops
-the prompt's share of the gradient). Prints samples/s of each side and the ratio.
+Both sides train the same prompt-shared rows (length-grouped batches of 4, bf16 autocast where the CPU
+has native bf16, else fp32, AdamW) with the same LoRA model and ``LoRAModule`` loss; ours with
+``frozen_prompt`` (the prompt part under ``torch.no_grad``, backward through the target part only:
+``training.frozen_prompt=true``), the baseline with the full backward of the default step. The two sides
+alternate in halves so that load from other processes hits both alike. Before timing, one fp32 batch
+gives the loss difference (zero: the forward is the same) and the cosine between the two gradients
+(below 1: the frozen step drops the prompt's share of the gradient). Prints samples/s of each side and
+the ratio.
 """
 
 from __future__ import annotations

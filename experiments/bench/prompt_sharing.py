@@ -4,7 +4,7 @@
     python experiments/bench/prompt_sharing.py --model tiny --samples 16   # seconds, a smoke test
 
 Both sides train the same samples with the same LoRA model and the same step (``LoRAModule`` loss,
-bf16 autocast as ``precision=bf16-mixed``, AdamW): ours in length-grouped batches of 4 rows of
+bf16 autocast where the CPU has native bf16, else fp32, as ``precision=auto``; AdamW): ours in length-grouped batches of 4 rows of
 ``share_prompts`` (rows capped at twice ``--max-length``, as the datamodule does), the baseline in the
 length-grouped batches of 4 samples that training used before. The samples are
 whole rows drawn at random from the generated training set, so chains and single samples come in
@@ -64,12 +64,12 @@ def pick_rows(args: argparse.Namespace):
     return cfg, tok, picked
 
 
-def row_args(description: str) -> argparse.Namespace:
+def row_args(description: str, default_samples: int = 48, default_batch_size: int = 4) -> argparse.Namespace:
     """The command line shared by the train-step benchmarks; also sets the offline variables and threads."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default="smollm2_135m", help="a conf/model name")
-    parser.add_argument("--samples", type=int, default=48, help="samples trained by each side (whole rows)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=default_samples, help="samples trained by each side (whole rows)")
+    parser.add_argument("--batch-size", type=int, default=default_batch_size)
     parser.add_argument("--data-file", default=None, help="GPT4Tools train JSON (default: the generated default set)")
     parser.add_argument("--max-length", type=int, default=1024, help="batching.max_length (cpu_default: 1024)")
     parser.add_argument("--threads", type=int, default=2)
@@ -100,11 +100,15 @@ def lora_step_setup(args: argparse.Namespace, **module_kwargs):
     return picked, batches, module, params
 
 
-def train_steps(module, optimizer, batches, frozen_prompt: bool = False) -> float:
-    """Seconds to train ``batches`` with ``module``'s loss (bf16 autocast, as ``precision=bf16-mixed``)."""
+def train_steps(module, optimizer, batches, frozen_prompt: bool = False, bf16: bool | None = None) -> float:
+    """Seconds to train ``batches`` with ``module``'s loss, under bf16 autocast when ``bf16`` (None: where the CPU
+    has native bf16, else fp32 - the precision ``precision=auto`` picks)."""
+    from gpt4tools.inference import cpu_has_fast_bf16
+
+    bf16 = cpu_has_fast_bf16() if bf16 is None else bf16
     start = time.perf_counter()
     for batch in batches:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss, _ = module.loss_and_count(batch, frozen_prompt=frozen_prompt)
         loss.backward()
         optimizer.step()

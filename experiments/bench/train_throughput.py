@@ -3,11 +3,12 @@
     python experiments/bench/train_throughput.py                       # SmolLM2-135M, 24 samples, CPU
     python experiments/bench/train_throughput.py samples=48 data_file=/path/train.json model=tiny
 
-(a) ours: LoRAModule in a Lightning Trainer, length-grouped dynamic batches (batch 4), bf16 autocast,
+(a) ours: LoRAModule in a Lightning Trainer, length-grouped dynamic batches (batch 4), bf16 autocast
+    (where the CPU has native bf16; fp32 elsewhere, as ``precision=auto``),
     LM head + cross-entropy only at target positions.
 (b) baseline, the original v1.5 recipe: HF Trainer + peft LoRA, every sample padded to
     model_max_length (2048), per-device batch 1 with gradient accumulation to the same batch,
-    bf16 autocast, the model's full-vocabulary loss.
+    the same precision, the model's full-vocabulary loss.
 Both train the same LoRA config on the same first N samples, each in its own child process (so peak
 memory is its own), one after the other in this run. Prints samples/s, non-pad tokens/s, peak RSS and the ratio.
 """
@@ -54,7 +55,7 @@ def run_ours(opts, queue) -> None:
 
     import pytorch_lightning as pl
 
-    from gpt4tools.training.build import build_lora_model
+    from gpt4tools.training.build import build_lora_model, resolve_precision
     from gpt4tools.training.datamodule import GPT4ToolsDataModule
     from gpt4tools.training.module import LoRAModule
 
@@ -64,7 +65,7 @@ def run_ours(opts, queue) -> None:
     dm = GPT4ToolsDataModule(data_file, None, tok, cfg.model.chat_template, 2048, batch_size=int(opts["batch_size"]))
     dm.setup("fit")
     module = LoRAModule(build_lora_model(cfg, tok), {"lr": opts["lr"]}, {"name": "cosine", "warmup_ratio": 0.0})
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", max_epochs=1, logger=False,
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=resolve_precision("auto", "cpu"), max_epochs=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0, use_distributed_sampler=False, gradient_clip_val=1.0)
     start = time.perf_counter()
@@ -81,6 +82,7 @@ def run_baseline(opts, queue) -> None:
     import torch
     from transformers import Trainer, TrainingArguments
 
+    from gpt4tools.inference import cpu_has_fast_bf16
     from gpt4tools.training.build import build_lora_model
     from gpt4tools.training.samples import tokenize_samples
 
@@ -103,7 +105,7 @@ def run_baseline(opts, queue) -> None:
     args = TrainingArguments(output_dir=str(Path(opts["out"]) / "hf"), per_device_train_batch_size=1,
                              gradient_accumulation_steps=int(opts["batch_size"]), num_train_epochs=1,
                              learning_rate=float(opts["lr"]), lr_scheduler_type="cosine", weight_decay=0.0,
-                             bf16=True, use_cpu=True, logging_steps=1, save_strategy="no", report_to=[],
+                             bf16=cpu_has_fast_bf16(), use_cpu=True, logging_steps=1, save_strategy="no", report_to=[],
                              dataloader_num_workers=0, disable_tqdm=True, max_grad_norm=1.0)
     trainer = Trainer(model=model, args=args, train_dataset=Padded())
     start = time.perf_counter()

@@ -20,6 +20,26 @@ class TrainingConfigError(ValueError):
     """A training setup that cannot work; raised before any training step."""
 
 
+def resolve_precision(precision: Any, accelerator: str = "auto") -> Any:
+    """``trainer.precision``, with ``auto`` made concrete for this machine.
+
+    ``auto``: on CUDA ``bf16-mixed`` where supported, else ``16-mixed``; on a CPU ``bf16-mixed`` only where it
+    multiplies bf16 natively (AMX or AVX512-BF16), else ``32-true`` - elsewhere bf16 matrix products are
+    emulated, two orders of magnitude slower than fp32 ones. Any other value is returned unchanged.
+    """
+    if str(precision) != "auto":
+        return precision
+    from gpt4tools.inference import cpu_has_fast_bf16
+
+    on_cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if on_cuda:
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if cpu_has_fast_bf16():
+        return "bf16-mixed"
+    log.info("trainer.precision=auto: this CPU has no native bf16 (AMX or AVX512-BF16), training in fp32")
+    return "32-true"
+
+
 def quantization_config(quant: str, compute_dtype: torch.dtype = torch.bfloat16):
     """The bitsandbytes config for ``quant`` (none -> None)."""
     if quant not in QUANT_MODES:

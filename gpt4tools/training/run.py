@@ -171,6 +171,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     _eval_sets_from(cfg)  # a typo here would otherwise surface only after training
     _check_frozen_prompt(cfg)
+    _resolve_precision(cfg)
     pl.seed_everything(int(cfg.seed), workers=True)
     # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
@@ -238,6 +239,17 @@ def _eval_sets_from(cfg: DictConfig) -> str:
     if sets_from not in ("run", "default"):
         raise TrainingConfigError(f"eval.sets_from={sets_from!r}: choose run or default")
     return sets_from
+
+
+def _resolve_precision(cfg: DictConfig) -> None:
+    """``trainer.precision=auto`` -> this machine's precision, in ``cfg`` (so the saved config records it)."""
+    from omegaconf import open_dict
+
+    from gpt4tools.training.build import resolve_precision
+
+    precision = resolve_precision(cfg.trainer.get("precision", 32), str(cfg.trainer.get("accelerator", "auto")))
+    with open_dict(cfg):
+        cfg.trainer.precision = precision
 
 
 def _check_frozen_prompt(cfg: DictConfig) -> None:
