@@ -6,7 +6,7 @@
 Both sides train the same prompt-shared rows (length-grouped batches, eager layers, AdamW) with the same LoRA
 model and ``LoRAModule`` loss: one under bf16 autocast (``precision=bf16-mixed``), one in fp32
 (``precision=32-true``). On a CPU with AMX or AVX512-BF16 bf16 is the faster; on one without (AVX2 only) bf16
-matrix products are emulated and fp32 wins by orders of magnitude, which is why ``auto`` picks fp32 there.
+matrix products are emulated and fp32 wins by an order of magnitude or more, which is why ``auto`` picks fp32 there.
 The two sides alternate in halves so that load from other processes hits both alike. Prints what the CPU
 offers, samples/s of each side, the ratio, and the precision ``auto`` picks here.
 """

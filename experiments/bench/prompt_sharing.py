@@ -3,14 +3,14 @@
     python experiments/bench/prompt_sharing.py                    # SmolLM2-135M, 48 samples, CPU
     python experiments/bench/prompt_sharing.py --model tiny --samples 16   # seconds, a smoke test
 
-Both sides train the same samples with the same LoRA model and the same step (``LoRAModule`` loss,
-bf16 autocast where the CPU has native bf16, else fp32, as ``precision=auto``; AdamW): ours in length-grouped batches of 4 rows of
-``share_prompts`` (rows capped at twice ``--max-length``, as the datamodule does), the baseline in the
-length-grouped batches of 4 samples that training used before. The samples are
-whole rows drawn at random from the generated training set, so chains and single samples come in
-the mix training sees. The two sides alternate in halves so that load from other processes hits
-both alike. Before timing, one fp32 batch checks that the two layouts give the same loss and
-gradients. Prints samples/s, tokens run through the model, and the ratio.
+Both sides train the same samples with the same LoRA model and the same step (``LoRAModule`` loss, bf16
+autocast where the CPU has native bf16, else fp32, as ``precision=auto``; AdamW): ours in length-grouped
+batches of 4 rows of ``share_prompts`` (rows capped at twice ``--max-length``, as the datamodule does),
+the baseline in the length-grouped batches of 4 samples that training used before. The samples are whole
+rows drawn at random from the generated training set, so chains and single samples come in the mix
+training sees. The two sides alternate in halves so that load from other processes hits both alike.
+Before timing, one fp32 batch checks that the two layouts give the same loss and gradients. Prints
+samples/s, tokens run through the model, and the ratio.
 """
 
 from __future__ import annotations
