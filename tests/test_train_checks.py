@@ -47,6 +47,17 @@ def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch, amx, av
     assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"  # an explicit choice stays
 
 
+@pytest.mark.parametrize("precision, accelerator, packing, expected", [
+    ("32-true", "cpu", False, True), ("bf16-mixed", "cpu", False, False), ("32-true", "gpu", False, False),
+    ("32-true", "cpu", True, False)])
+def test_auto_frozen_prompt_only_for_a_cpu_training_in_fp32(precision, accelerator, packing, expected):
+    from gpt4tools.training.build import resolve_frozen_prompt
+
+    assert resolve_frozen_prompt("auto", precision, accelerator, packing=packing) is expected
+    assert resolve_frozen_prompt(False, "32-true", "cpu") is False  # an explicit choice stays
+    assert resolve_frozen_prompt(True, "bf16-mixed", "cpu") is True
+
+
 def test_unknown_target_module_fails_before_training(tmp_path):
     with pytest.raises(TrainingConfigError, match=r"\['qkv_fused'\] not found .* q_proj"):
         run(train_cfg(tmp_path, "lora.target_modules=[q_proj,qkv_fused]"))

@@ -41,6 +41,24 @@ def resolve_precision(precision: Any, accelerator: str = "auto") -> Any:
     return "32-true"
 
 
+def resolve_frozen_prompt(frozen_prompt: Any, precision: Any, accelerator: str = "auto", packing: bool = False) -> bool:
+    """``training.frozen_prompt``, with ``auto`` made concrete for this machine.
+
+    ``auto``: on only for a CPU that trains in full fp32 (``precision``, already resolved, is ``32-true``/``32``) and
+    batches that are not packed. There the full train step is ~2.3x slower than in native bf16, a time-capped run
+    gets ~2.3x fewer optimizer steps, and the frozen prompt's ~2x steps per minute are worth more than the part of
+    the gradient it drops (``experiments/RESULTS.md``, "The demo on a CPU without native bf16"); with native bf16
+    or on a GPU they were not. Any other value is returned as a bool.
+    """
+    if str(frozen_prompt) != "auto":
+        return bool(frozen_prompt)
+    on_cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    frozen = not on_cuda and not packing and str(precision) in ("32-true", "32")
+    log.info("training.frozen_prompt=auto: %s", "on (a CPU training in fp32)" if frozen
+             else "off (full backward through the prompt)")
+    return frozen
+
+
 def quantization_config(quant: str, compute_dtype: torch.dtype = torch.bfloat16):
     """The bitsandbytes config for ``quant`` (none -> None)."""
     if quant not in QUANT_MODES:

@@ -171,7 +171,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     _eval_sets_from(cfg)  # a typo here would otherwise surface only after training
     _check_frozen_prompt(cfg)
-    _resolve_precision(cfg)
+    _resolve_auto_settings(cfg)
     pl.seed_everything(int(cfg.seed), workers=True)
     # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
@@ -241,22 +241,28 @@ def _eval_sets_from(cfg: DictConfig) -> str:
     return sets_from
 
 
-def _resolve_precision(cfg: DictConfig) -> None:
-    """``trainer.precision=auto`` -> this machine's precision, in ``cfg`` (so the saved config records it)."""
+def _resolve_auto_settings(cfg: DictConfig) -> None:
+    """``trainer.precision=auto`` and ``training.frozen_prompt=auto`` -> this machine's choices, in ``cfg`` (so the
+    saved config records them)."""
     from omegaconf import open_dict
 
-    from gpt4tools.training.build import resolve_precision
+    from gpt4tools.training.build import resolve_frozen_prompt, resolve_precision
 
-    precision = resolve_precision(cfg.trainer.get("precision", 32), str(cfg.trainer.get("accelerator", "auto")))
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    precision = resolve_precision(cfg.trainer.get("precision", 32), accelerator)
     with open_dict(cfg):
         cfg.trainer.precision = precision
+        if "training" in cfg:
+            cfg.training.frozen_prompt = resolve_frozen_prompt(
+                cfg.training.get("frozen_prompt", False), precision, accelerator,
+                packing=bool((cfg.get("batching") or {}).get("packing")))
 
 
 def _check_frozen_prompt(cfg: DictConfig) -> None:
     """``training.frozen_prompt`` needs padded or prompt-shared batches: refuse packed rows before any work."""
     from gpt4tools.training.build import TrainingConfigError
 
-    if (cfg.get("training") or {}).get("frozen_prompt") and (cfg.get("batching") or {}).get("packing"):
+    if (cfg.get("training") or {}).get("frozen_prompt") is True and (cfg.get("batching") or {}).get("packing"):
         raise TrainingConfigError("training.frozen_prompt=true needs padded or prompt-shared batches: "
                                   "set batching.packing=false")
 
