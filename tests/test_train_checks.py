@@ -56,6 +56,8 @@ def test_auto_frozen_prompt_only_for_a_cpu_training_in_fp32(precision, accelerat
     assert resolve_frozen_prompt("auto", precision, accelerator, packing=packing) is expected
     assert resolve_frozen_prompt(False, "32-true", "cpu") is False  # an explicit choice stays
     assert resolve_frozen_prompt(True, "bf16-mixed", "cpu") is True
+    with pytest.raises(TrainingConfigError, match="choose true, false or auto"):
+        resolve_frozen_prompt("yes", "32-true", "cpu")
 
 
 def test_unknown_target_module_fails_before_training(tmp_path):

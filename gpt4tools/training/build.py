@@ -20,6 +20,10 @@ class TrainingConfigError(ValueError):
     """A training setup that cannot work; raised before any training step."""
 
 
+def _on_cuda(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def resolve_precision(precision: Any, accelerator: str = "auto") -> Any:
     """``trainer.precision``, with ``auto`` made concrete for this machine.
 
@@ -32,8 +36,7 @@ def resolve_precision(precision: Any, accelerator: str = "auto") -> Any:
         return precision
     from gpt4tools.inference import cpu_has_fast_bf16
 
-    on_cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if on_cuda:
+    if _on_cuda(accelerator):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     if cpu_has_fast_bf16():
         return "bf16-mixed"
@@ -48,12 +51,13 @@ def resolve_frozen_prompt(frozen_prompt: Any, precision: Any, accelerator: str =
     batches that are not packed. There the full train step is ~2.3x slower than in native bf16, a time-capped run
     gets ~2.3x fewer optimizer steps, and the frozen prompt's ~2x steps per minute are worth more than the part of
     the gradient it drops (``experiments/RESULTS.md``, "The demo on a CPU without native bf16"); with native bf16
-    or on a GPU they were not. Any other value is returned as a bool.
+    they were not, and on a GPU the prompt's backward is cheap. ``true`` / ``false`` stay as given.
     """
-    if str(frozen_prompt) != "auto":
-        return bool(frozen_prompt)
-    on_cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    frozen = not on_cuda and not packing and str(precision) in ("32-true", "32")
+    if isinstance(frozen_prompt, bool):
+        return frozen_prompt
+    if frozen_prompt != "auto":
+        raise TrainingConfigError(f"training.frozen_prompt={frozen_prompt!r}: choose true, false or auto")
+    frozen = not _on_cuda(accelerator) and not packing and str(precision) in ("32-true", "32")
     log.info("training.frozen_prompt=auto: %s", "on (a CPU training in fp32)" if frozen
              else "off (full backward through the prompt)")
     return frozen
