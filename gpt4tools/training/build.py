@@ -37,11 +37,13 @@ def resolve_precision(precision: Any, accelerator: str = "auto") -> Any:
     from gpt4tools.inference import cpu_has_fast_bf16
 
     if _on_cuda(accelerator):
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if cpu_has_fast_bf16():
-        return "bf16-mixed"
-    log.info("trainer.precision=auto: this CPU has no native bf16 (AMX or AVX512-BF16), training in fp32")
-    return "32-true"
+        chosen, why = ("bf16-mixed", "CUDA with bf16") if torch.cuda.is_bf16_supported() else ("16-mixed", "CUDA without bf16")
+    elif cpu_has_fast_bf16():
+        chosen, why = "bf16-mixed", "a CPU with native bf16 (AMX or AVX512-BF16)"
+    else:
+        chosen, why = "32-true", "a CPU without native bf16 (AMX or AVX512-BF16), where bf16 is emulated"
+    log.info("trainer.precision=auto: %s on %s", chosen, why)
+    return chosen
 
 
 def resolve_frozen_prompt(frozen_prompt: Any, precision: Any, accelerator: str = "auto", packing: bool = False) -> bool:
