@@ -143,3 +143,32 @@ def test_loraplus_gives_the_b_matrices_a_larger_learning_rate(tiny_model_cfg, sm
     assert set(plain.values()) == {1e-3}
     assert {lr for n, lr in plus.items() if "lora_A" in n} == {1e-3}
     assert [lr for n, lr in plus.items() if "lora_B" in n] == pytest.approx([16e-3] * 4)
+
+
+def test_lora_on_top_layers_stops_the_backward_below_them(tmp_path, smollm2_tokenizer):
+    """``+lora.layers_to_transform`` (peft's key) adapts only the named layers, and the layers below them run
+    without autograd: their outputs carry no gradient history, so the backward pass stops at the adapted ones."""
+    import json
+
+    from gpt4tools.training.build import build_lora_model
+
+    cfg = train_cfg(tmp_path, "+lora.layers_to_transform=[1]", "trainer.max_steps=4", "~logger",
+                    "training.frozen_prompt=false")
+    model = build_lora_model(cfg, smollm2_tokenizer)
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert adapted == {"1"}
+    outputs = {}
+    layers = model.get_base_model().model.layers
+    hooks = [layer.register_forward_hook(lambda m, a, out, i=i: outputs.__setitem__(i, out))
+             for i, layer in enumerate(layers)]
+    ids = torch.tensor([smollm2_tokenizer("Detect the edges of this image.").input_ids])
+    model(input_ids=ids, labels=ids).loss.backward()
+    for hook in hooks:
+        hook.remove()
+    hidden = {i: out[0] if isinstance(out, tuple) else out for i, out in outputs.items()}
+    assert hidden[0].grad_fn is None and hidden[1].grad_fn is not None
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+    run(cfg)
+    saved = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    assert saved["layers_to_transform"] == [1]

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -42,13 +43,14 @@ def _check_same_gradients(module, separate: dict, shared: dict) -> tuple[float, 
     return abs(results[0][0] - results[1][0]), worst
 
 
-def pick_rows(args: argparse.Namespace):
-    """(config, tokenizer, shared rows drawn at random from the training set holding >= ``args.samples`` samples)."""
+def pick_rows(args: argparse.Namespace, overrides: Sequence[str] = ()):
+    """(config, tokenizer, shared rows drawn at random from the training set holding >= ``args.samples`` samples);
+    ``overrides`` are Hydra overrides of the train config (the rows do not depend on them)."""
     from gpt4tools.models import load_tokenizer
     from gpt4tools.training.samples import read_samples, tokenize_samples
     from gpt4tools.utils.config import compose
 
-    cfg = compose("train", [f"model={args.model}", "lora.lora_dropout=0.0"])
+    cfg = compose("train", [f"model={args.model}", "lora.lora_dropout=0.0", *overrides])
     if args.data_file is None:
         from gpt4tools.data import ensure_dataset
 
@@ -64,9 +66,13 @@ def pick_rows(args: argparse.Namespace):
     return cfg, tok, picked
 
 
-def row_args(description: str, default_samples: int = 48, default_batch_size: int = 4) -> argparse.Namespace:
-    """The command line shared by the train-step benchmarks; also sets the offline variables and threads."""
+def row_args(description: str, default_samples: int = 48, default_batch_size: int = 4,
+             add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The command line shared by the train-step benchmarks (``add_arguments`` adds a benchmark's own); also sets
+    the offline variables and threads."""
     parser = argparse.ArgumentParser(description=description)
+    if add_arguments is not None:
+        add_arguments(parser)
     parser.add_argument("--model", default="smollm2_135m", help="a conf/model name")
     parser.add_argument("--samples", type=int, default=default_samples, help="samples trained by each side (whole rows)")
     parser.add_argument("--batch-size", type=int, default=default_batch_size)
@@ -80,14 +86,14 @@ def row_args(description: str, default_samples: int = 48, default_batch_size: in
     return args
 
 
-def lora_step_setup(args: argparse.Namespace, **module_kwargs):
+def lora_step_setup(args: argparse.Namespace, overrides: Sequence[str] = (), **module_kwargs):
     """(picked rows, their length-grouped prompt-shared batches, a ``LoRAModule`` in train mode, its trainable
-    parameters) for the train-step benchmarks. The LoRA B matrices start random, as after some training (at
-    B = 0 only they would get gradients)."""
+    parameters) for the train-step benchmarks; ``overrides`` go to the train config (e.g. ``lora.*``). The LoRA B
+    matrices start random, as after some training (at B = 0 only they would get gradients)."""
     from gpt4tools.training.build import build_lora_model
     from gpt4tools.training.module import LoRAModule
 
-    cfg, tok, picked = pick_rows(args)
+    cfg, tok, picked = pick_rows(args, overrides)
     pad = tok.pad_token_id
     sampler = LengthGroupedBatchSampler([len(r) for r in picked], args.batch_size, seed=0)
     batches = [SharedRowCollator(pad)([picked[i] for i in b]) for b in sampler]
