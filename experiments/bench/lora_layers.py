@@ -64,7 +64,7 @@ def main() -> None:
         "--top", type=int, default=None, help="adapted top layers (default: half the decoder layers)"))
     picked, batches, every, every_params = lora_step_setup(args)
     num_layers = int(every.model.get_base_model().config.num_hidden_layers)
-    top_layers = args.top or max(1, num_layers // 2)
+    top_layers = args.top if args.top is not None else max(1, num_layers // 2)
     if not 0 < top_layers <= num_layers:
         raise SystemExit(f"--top {top_layers}: the model has {num_layers} decoder layers")
     layers = list(range(num_layers - top_layers, num_layers))
