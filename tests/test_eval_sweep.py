@@ -88,3 +88,26 @@ def test_adapter_run_with_zero_shot_side_by_side(adapters, tmp_path):
     assert "| ckpt_a | 2 |" in table and "| zero_shot | 2 |" in table
     meta = json.loads((tmp_path / "zero_shot" / "predictions.meta.json").read_text())
     assert meta["adapter"] is None
+
+
+def test_zero_shot_baseline_takes_its_own_subset(adapters, tmp_path):
+    from gpt4tools.evaluation.run import run
+    from gpt4tools.utils.config import compose
+
+    cfg = compose("evaluate", ["model=tiny", f"adapter={adapters / 'ckpt_a'}", "zero_shot=true", "zero_shot_limit=1",
+                               f"eval_sets=[{SEEN}]", "limit=2", "generation.max_new_tokens=2", "plots=false",
+                               f"work_dir={tmp_path}"], output_dir=str(tmp_path))
+    run(cfg)
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| ckpt_a | 2 |" in table and "| zero_shot | 1 |" in table
+    zero_shot_lines = (tmp_path / "zero_shot" / "predictions.jsonl").read_text().splitlines()
+    assert len(zero_shot_lines) == 1
+
+
+def test_zero_shot_limit_must_be_positive():
+    from gpt4tools.evaluation.run import first_items
+
+    assert first_items({"s": [1, 2, 3]}, 2) == {"s": [1, 2]}
+    assert first_items({"s": [1, 2, 3]}, None) == {"s": [1, 2, 3]}
+    with pytest.raises(ValueError, match="zero_shot_limit=0"):
+        first_items({"s": [1]}, 0)

@@ -60,6 +60,26 @@ def test_auto_frozen_prompt_only_for_a_cpu_training_in_fp32(precision, accelerat
         resolve_frozen_prompt("yes", "32-true", "cpu")
 
 
+@pytest.mark.parametrize("precision, expected", [("32-true", "00:00:10:00"), ("bf16-mixed", "00:00:10:45"),
+                                                  ("16-mixed", "00:00:10:45")])
+def test_fp32_max_time_only_where_training_runs_in_fp32(precision, expected):
+    from gpt4tools.training.build import resolve_max_time
+
+    assert resolve_max_time("00:00:10:45", "00:00:10:00", precision) == expected
+    assert resolve_max_time("00:00:10:45", None, "32-true") == "00:00:10:45"
+
+
+def test_cpu_default_shortens_the_time_cap_in_fp32_and_records_it(monkeypatch, tmp_path):
+    from gpt4tools.training.run import _resolve_auto_settings
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    cfg = compose("train", [], output_dir=str(tmp_path))
+    _resolve_auto_settings(cfg)
+    assert cfg.trainer.precision == "32-true" and cfg.training.frozen_prompt is True
+    assert cfg.trainer.max_time == cfg.training.fp32_max_time != compose("train").trainer.max_time
+
+
 def test_unknown_target_module_fails_before_training(tmp_path):
     with pytest.raises(TrainingConfigError, match=r"\['qkv_fused'\] not found .* q_proj"):
         run(train_cfg(tmp_path, "lora.target_modules=[q_proj,qkv_fused]"))

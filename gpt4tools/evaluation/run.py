@@ -51,6 +51,13 @@ def resolve_eval_sets(cfg: DictConfig) -> dict[str, Path]:
     return out
 
 
+def first_items(items_by_set: Mapping[str, list], limit: int | None) -> dict[str, list]:
+    """The first ``limit`` items of each set (all of them when ``limit`` is None)."""
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"zero_shot_limit={limit}: give a positive number of items, or null for all of them")
+    return {name: items[:int(limit)] if limit is not None else list(items) for name, items in items_by_set.items()}
+
+
 def _tools(cfg: DictConfig):
     from gpt4tools.catalog import select_tools
 
@@ -153,7 +160,8 @@ def run(cfg: DictConfig) -> dict | None:
     report, paths = result
     reports = {label: report}
     if cfg.get("zero_shot") and not cfg.get("predictions") and cfg.get("adapter"):
-        zs = _generate_and_score(cfg, items_by_set, work_dir / "zero_shot", "zero_shot", with_adapter=False)
+        zs = _generate_and_score(cfg, first_items(items_by_set, cfg.get("zero_shot_limit")), work_dir / "zero_shot",
+                                 "zero_shot", with_adapter=False)
         if zs is not None:
             reports["zero_shot"] = zs[0]
             side_by_side(reports, work_dir)

@@ -242,11 +242,11 @@ def _eval_sets_from(cfg: DictConfig) -> str:
 
 
 def _resolve_auto_settings(cfg: DictConfig) -> None:
-    """``trainer.precision=auto`` and ``training.frozen_prompt=auto`` -> this machine's choices, in ``cfg`` (so the
-    saved config records them)."""
+    """``trainer.precision=auto``, ``training.frozen_prompt=auto`` and ``training.fp32_max_time`` -> this machine's
+    choices, in ``cfg`` (so the saved config records them)."""
     from omegaconf import open_dict
 
-    from gpt4tools.training.build import resolve_frozen_prompt, resolve_precision
+    from gpt4tools.training.build import resolve_frozen_prompt, resolve_max_time, resolve_precision
 
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     precision = resolve_precision(cfg.trainer.get("precision", 32), accelerator)
@@ -256,6 +256,8 @@ def _resolve_auto_settings(cfg: DictConfig) -> None:
             cfg.training.frozen_prompt = resolve_frozen_prompt(
                 cfg.training.get("frozen_prompt", False), precision, accelerator,
                 packing=bool((cfg.get("batching") or {}).get("packing")))
+            cfg.trainer.max_time = resolve_max_time(cfg.trainer.get("max_time"),
+                                                    cfg.training.get("fp32_max_time"), precision)
 
 
 def _check_frozen_prompt(cfg: DictConfig) -> None:
