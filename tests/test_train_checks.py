@@ -62,22 +62,27 @@ def test_auto_frozen_prompt_only_for_a_cpu_training_in_fp32(precision, accelerat
 
 @pytest.mark.parametrize("precision, expected", [("32-true", "00:00:10:00"), ("bf16-mixed", "00:00:10:45"),
                                                   ("16-mixed", "00:00:10:45")])
-def test_fp32_max_time_only_where_training_runs_in_fp32(precision, expected):
+def test_auto_max_time_is_shorter_only_where_training_runs_in_fp32(precision, expected):
     from gpt4tools.training.build import resolve_max_time
 
-    assert resolve_max_time("00:00:10:45", "00:00:10:00", precision) == expected
-    assert resolve_max_time("00:00:10:45", None, "32-true") == "00:00:10:45"
+    choices = {"default": "00:00:10:45", "fp32": "00:00:10:00"}
+    assert resolve_max_time("auto", choices, precision) == expected
+    assert resolve_max_time("00:00:30:00", choices, precision) == "00:00:30:00"  # an explicit cap stays
+    with pytest.raises(TrainingConfigError, match="needs training.max_time_auto"):
+        resolve_max_time("auto", {"default": None, "fp32": None}, precision)
 
 
-def test_cpu_default_shortens_the_time_cap_in_fp32_and_records_it(monkeypatch, tmp_path):
+@pytest.mark.parametrize("overrides, expected", [([], "00:00:09:45"),
+                                                 (["trainer.max_time=00:00:06:00"], "00:00:06:00")])
+def test_cpu_default_time_cap_in_fp32_and_an_explicit_one(monkeypatch, tmp_path, overrides, expected):
     from gpt4tools.training.run import _resolve_auto_settings
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    cfg = compose("train", [], output_dir=str(tmp_path))
+    cfg = compose("train", overrides, output_dir=str(tmp_path))
     _resolve_auto_settings(cfg)
     assert cfg.trainer.precision == "32-true" and cfg.training.frozen_prompt is True
-    assert cfg.trainer.max_time == cfg.training.fp32_max_time != compose("train").trainer.max_time
+    assert cfg.trainer.max_time == expected
 
 
 def test_unknown_target_module_fails_before_training(tmp_path):

@@ -65,17 +65,23 @@ def resolve_frozen_prompt(frozen_prompt: Any, precision: Any, accelerator: str =
     return frozen
 
 
-def resolve_max_time(max_time: Any, fp32_max_time: Any, precision: Any) -> Any:
-    """``trainer.max_time`` for this run: ``fp32_max_time`` (``training.fp32_max_time``) where training runs in full
-    fp32 (``precision``, already resolved, is ``32-true``/``32``) and it is set, else ``max_time`` unchanged.
+def resolve_max_time(max_time: Any, choices: Any, precision: Any) -> Any:
+    """``trainer.max_time``, with ``auto`` made concrete for this machine; any other value stays as given.
 
-    A time-capped run that must also evaluate inside a fixed budget (``make demo``'s 15 minutes) needs the shorter
-    cap there: without native bf16 the evaluation, in fp32, takes about twice as long."""
-    if fp32_max_time is None or str(precision) not in ("32-true", "32"):
+    ``auto`` takes ``choices["fp32"]`` (``training.max_time_auto.fp32``) where training runs in full fp32
+    (``precision``, already resolved, is ``32-true``/``32``), else ``choices["default"]``. A time-capped run that must
+    also evaluate inside a fixed budget (``make demo``'s 15 minutes) needs the shorter cap in fp32, where the
+    evaluation, in fp32 too, takes about twice as long."""
+    if str(max_time) != "auto":
         return max_time
-    log.info("trainer.max_time %s (training.fp32_max_time: training in fp32, whose evaluation is slower)",
-             fp32_max_time)
-    return fp32_max_time
+    key = "fp32" if str(precision) in ("32-true", "32") else "default"
+    chosen = (choices or {}).get(key)
+    if chosen is None:
+        raise TrainingConfigError(f"trainer.max_time=auto needs training.max_time_auto.{key} (the time cap where "
+                                  f"training runs {'in fp32' if key == 'fp32' else 'in any other precision'}), "
+                                  "or give trainer.max_time itself")
+    log.info("trainer.max_time=auto: %s (training.max_time_auto.%s: training in %s)", chosen, key, precision)
+    return chosen
 
 
 def quantization_config(quant: str, compute_dtype: torch.dtype = torch.bfloat16):

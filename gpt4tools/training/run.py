@@ -242,7 +242,7 @@ def _eval_sets_from(cfg: DictConfig) -> str:
 
 
 def _resolve_auto_settings(cfg: DictConfig) -> None:
-    """``trainer.precision=auto``, ``training.frozen_prompt=auto`` and ``training.fp32_max_time`` -> this machine's
+    """``trainer.precision``, ``training.frozen_prompt`` and ``trainer.max_time`` set to ``auto`` -> this machine's
     choices, in ``cfg`` (so the saved config records them)."""
     from omegaconf import open_dict
 
@@ -257,7 +257,7 @@ def _resolve_auto_settings(cfg: DictConfig) -> None:
                 cfg.training.get("frozen_prompt", False), precision, accelerator,
                 packing=bool((cfg.get("batching") or {}).get("packing")))
             cfg.trainer.max_time = resolve_max_time(cfg.trainer.get("max_time"),
-                                                    cfg.training.get("fp32_max_time"), precision)
+                                                    cfg.training.get("max_time_auto"), precision)
 
 
 def _check_frozen_prompt(cfg: DictConfig) -> None:
