@@ -104,10 +104,15 @@ def test_zero_shot_baseline_takes_its_own_subset(adapters, tmp_path):
     assert len(zero_shot_lines) == 1
 
 
-def test_zero_shot_limit_must_be_positive():
-    from gpt4tools.evaluation.run import first_items
+def test_zero_shot_limit_must_be_positive_and_is_checked_before_generating(adapters, tmp_path):
+    from gpt4tools.evaluation.run import run, zero_shot_subset
+    from gpt4tools.utils.config import compose
 
-    assert first_items({"s": [1, 2, 3]}, 2) == {"s": [1, 2]}
-    assert first_items({"s": [1, 2, 3]}, None) == {"s": [1, 2, 3]}
+    assert zero_shot_subset({"s": [1, 2, 3]}, 2) == {"s": [1, 2]}
+    assert zero_shot_subset({"s": [1, 2, 3]}, None) == {"s": [1, 2, 3]}
+    cfg = compose("evaluate", ["model=tiny", f"adapter={adapters / 'ckpt_a'}", "zero_shot=true", "zero_shot_limit=0",
+                               f"eval_sets=[{SEEN}]", "limit=2", "generation.max_new_tokens=2", "plots=false",
+                               f"work_dir={tmp_path}"], output_dir=str(tmp_path))
     with pytest.raises(ValueError, match="zero_shot_limit=0"):
-        first_items({"s": [1]}, 0)
+        run(cfg)
+    assert not list(tmp_path.rglob("predictions*.jsonl"))  # the tuned model generated nothing first

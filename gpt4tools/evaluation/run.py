@@ -51,8 +51,9 @@ def resolve_eval_sets(cfg: DictConfig) -> dict[str, Path]:
     return out
 
 
-def first_items(items_by_set: Mapping[str, list], limit: int | None) -> dict[str, list]:
-    """The first ``limit`` items of each set (all of them when ``limit`` is None)."""
+def zero_shot_subset(items_by_set: Mapping[str, list], limit: int | None) -> dict[str, list]:
+    """The items the zero-shot baseline scores: the first ``limit`` of each set (``zero_shot_limit``; all of them
+    when None)."""
     if limit is not None and int(limit) < 1:
         raise ValueError(f"zero_shot_limit={limit}: give a positive number of items, or null for all of them")
     return {name: items[:int(limit)] if limit is not None else list(items) for name, items in items_by_set.items()}
@@ -149,6 +150,9 @@ def run(cfg: DictConfig) -> dict | None:
     work_dir.mkdir(parents=True, exist_ok=True)
     label = _label(cfg)
     items_by_set = load_sets(resolve_eval_sets(cfg), cfg.limit, _tools(cfg), bool(cfg.keep_no_tool))
+    zero_shot_items = None
+    if cfg.get("zero_shot") and not cfg.get("predictions") and cfg.get("adapter"):
+        zero_shot_items = zero_shot_subset(items_by_set, cfg.get("zero_shot_limit"))  # checked before generating
     if cfg.get("predictions"):
         preds = load_predictions(str(cfg.predictions), items_by_set, str(cfg.predictions_format))
         result = score_and_report(items_by_set, preds, work_dir, list(cfg.scorers), label,
@@ -159,9 +163,8 @@ def run(cfg: DictConfig) -> dict | None:
         return None
     report, paths = result
     reports = {label: report}
-    if cfg.get("zero_shot") and not cfg.get("predictions") and cfg.get("adapter"):
-        zs = _generate_and_score(cfg, first_items(items_by_set, cfg.get("zero_shot_limit")), work_dir / "zero_shot",
-                                 "zero_shot", with_adapter=False)
+    if zero_shot_items is not None:
+        zs = _generate_and_score(cfg, zero_shot_items, work_dir / "zero_shot", "zero_shot", with_adapter=False)
         if zs is not None:
             reports["zero_shot"] = zs[0]
             side_by_side(reports, work_dir)
