@@ -1,9 +1,12 @@
-"""Length-grouped dynamic batches, packing, resumable sampling, and the target-only loss."""
+"""Length-grouped resumable sampling, the row layouts (single, packed) and their one batch contract, the target-only loss."""
+
+from functools import partial
 
 import torch
 
 from gpt4tools.prompt import IGNORE_INDEX
-from gpt4tools.training.batching import Collator, LengthGroupedBatchSampler
+from gpt4tools.training.batching import LengthGroupedBatchSampler
+from gpt4tools.training.rows import RowCollator, pack_rows, single_rows
 from gpt4tools.training.samples import TokenizedSample
 
 
@@ -58,18 +61,23 @@ def test_max_tokens_caps_padded_batch():
 
 def test_packing_rows_and_collation():
     lengths = _lengths(50)
-    rows = list(LengthGroupedBatchSampler(lengths, 1, pack_tokens=2048))
-    assert sorted(i for r in rows for i in r) == list(range(50))
-    assert all(sum(lengths[i] for i in r) <= 2048 for r in rows)
-    samples = [TokenizedSample([1, 2, 3], [IGNORE_INDEX, 2, 3]), TokenizedSample([4, 5], [IGNORE_INDEX, 5])]
-    batch = Collator(0, pack=True)(samples)
+    samples = [TokenizedSample(list(range(n)), [IGNORE_INDEX] * (n - 1) + [7]) for n in lengths]
+    rows = pack_rows(samples, 2048)
+    assert sorted(id(s) for r in rows for s in r.branches) == sorted(map(id, samples))
+    assert all(len(r) <= 2048 for r in rows) and len(rows) < len(samples) / 2
+    assert [len(r) for r in pack_rows(samples, 2048)] == [len(r) for r in rows]  # deterministic
+    two = [TokenizedSample([1, 2, 3], [IGNORE_INDEX, 2, 3]), TokenizedSample([4, 5], [IGNORE_INDEX, 5])]
+    batch = RowCollator(0)(pack_rows(two, 8))
     assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
     assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
-    assert batch["labels"].tolist() == [[IGNORE_INDEX, 2, 3, IGNORE_INDEX, 5]]
-    padded = Collator(0)(samples)
+    assert batch["shift_labels"].tolist() == [[2, 3, IGNORE_INDEX, 5, IGNORE_INDEX]]
+    mask = batch["attention_mask"][0, 0]
+    assert mask.shape == (5, 5) and not mask[3, :3].any() and mask[4, 3] and not mask[3, 4]  # samples apart, causal
+    padded = RowCollator(0)(single_rows(two))
     assert padded["input_ids"].shape == (2, 3) and padded["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
-    assert padded["labels"][1, 2] == IGNORE_INDEX
-    assert int(padded["num_tokens"]) == int(batch["num_tokens"]) == 5
+    assert padded["shift_labels"][1].tolist() == [5, IGNORE_INDEX, IGNORE_INDEX]
+    assert set(padded) == set(batch)  # one batch contract for every layout
+    assert int(padded["num_tokens"]) == int(batch["num_tokens"]) == 5 and int(batch["num_samples"]) == 2
 
 
 def test_target_only_loss_equals_full_loss_and_packing_matches(tiny_model_cfg, smollm2_tokenizer):
@@ -82,16 +90,18 @@ def test_target_only_loss_equals_full_loss_and_packing_matches(tiny_model_cfg, s
 
     model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
     samples = tokenize_samples(make_items(3), smollm2_tokenizer, "chatml", 1024)
-    fast = LoRAModule(model, {"lr": 1e-3}, {}, target_only_logits=True)
-    slow = LoRAModule(model, {"lr": 1e-3}, {}, target_only_logits=False)
+    fast = LoRAModule(model, partial(torch.optim.AdamW, lr=1e-3), target_only_logits=True)
+    slow = LoRAModule(model, partial(torch.optim.AdamW, lr=1e-3), target_only_logits=False)
     assert fast._split is not None
     model.eval()
     with torch.no_grad():
-        batch = Collator(smollm2_tokenizer.pad_token_id)(samples)
+        batch = RowCollator(smollm2_tokenizer.pad_token_id)(single_rows(samples))
         a, n = fast.loss_and_count(batch)
         b, m = slow.loss_and_count(batch)
-        hf = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
-        packed, k = fast.loss_and_count(Collator(0, pack=True)(samples))
+        labels = torch.full_like(batch["input_ids"], IGNORE_INDEX)
+        labels[:, 1:] = batch["shift_labels"][:, :-1]
+        hf = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
+        packed, k = fast.loss_and_count(RowCollator(0)(pack_rows(samples, 4096)))
     assert n == m == k == sum(s.num_targets for s in samples)
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(a, hf, rtol=1e-4, atol=1e-4)

@@ -30,59 +30,56 @@ def test_paper_recipe():
     assert global_batch == 512
 
 
-def test_cpu_default_is_the_default():
+def test_train_yaml_is_what_runs():
+    """No preset and no time cap decide the default recipe: it is train.yaml's own fixed number of steps."""
     cfg = compose("train")
-    assert cfg.model.name == "smollm2_135m" and cfg.trainer.precision == "auto"
-    assert cfg.trainer.max_time is not None
+    defaults = OmegaConf.load(CONFIG_DIR / "train.yaml").defaults
+    assert {"experiment": None} in defaults
+    assert cfg.model.name == "smollm2_135m" and cfg.trainer.max_time is None
+    assert cfg.trainer.max_steps > 0 and cfg.trainer.max_epochs == 1
+    assert "auto" not in OmegaConf.to_yaml(cfg)
+    assert cfg.trainer.precision in ("bf16-mixed", "32-true")
 
 
 @pytest.mark.parametrize("amx, avx512_bf16, expected", [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"),
                                                          (False, False, "32-true")])
-def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch, amx, avx512_bf16, expected):
-    from gpt4tools.training.build import resolve_precision
+def test_cpu_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch, amx, avx512_bf16, expected):
+    from gpt4tools.utils.machine import cpu_precision
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-    assert resolve_precision("auto", "cpu") == expected
-    assert resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"  # an explicit choice stays
+    cpu_precision.cache_clear()
+    try:
+        assert cpu_precision() == expected
+        assert compose("train").trainer.precision == expected
+        assert compose("train", ["trainer.precision=32-true"]).trainer.precision == "32-true"  # explicit stays
+    finally:
+        cpu_precision.cache_clear()
 
 
-@pytest.mark.parametrize("precision, accelerator, packing, expected", [
-    ("32-true", "cpu", False, True), ("bf16-mixed", "cpu", False, False), ("32-true", "gpu", False, False),
-    ("32-true", "cpu", True, False)])
-def test_auto_frozen_prompt_only_for_a_cpu_training_in_fp32(precision, accelerator, packing, expected):
-    from gpt4tools.training.build import resolve_frozen_prompt
+def test_optimizer_and_scheduler_are_built_from_config(tiny_model_cfg, smollm2_tokenizer):
+    from hydra.utils import instantiate
+    from peft import LoraConfig, get_peft_model
 
-    assert resolve_frozen_prompt("auto", precision, accelerator, packing=packing) is expected
-    assert resolve_frozen_prompt(False, "32-true", "cpu") is False  # an explicit choice stays
-    assert resolve_frozen_prompt(True, "bf16-mixed", "cpu") is True
-    with pytest.raises(TrainingConfigError, match="choose true, false or auto"):
-        resolve_frozen_prompt("yes", "32-true", "cpu")
+    from gpt4tools.models import load_model
+    from gpt4tools.training.module import LoRAModule
 
-
-@pytest.mark.parametrize("precision, expected", [("32-true", "00:00:10:00"), ("bf16-mixed", "00:00:10:45"),
-                                                  ("16-mixed", "00:00:10:45")])
-def test_auto_max_time_is_shorter_only_where_training_runs_in_fp32(precision, expected):
-    from gpt4tools.training.build import resolve_max_time
-
-    choices = {"default": "00:00:10:45", "fp32": "00:00:10:00"}
-    assert resolve_max_time("auto", choices, precision) == expected
-    assert resolve_max_time("00:00:30:00", choices, precision) == "00:00:30:00"  # an explicit cap stays
-    with pytest.raises(TrainingConfigError, match="needs training.max_time_auto"):
-        resolve_max_time("auto", {"default": None, "fp32": None}, precision)
-
-
-@pytest.mark.parametrize("overrides, expected", [([], "00:00:09:45"),
-                                                 (["trainer.max_time=00:00:06:00"], "00:00:06:00")])
-def test_cpu_default_time_cap_in_fp32_and_an_explicit_one(monkeypatch, tmp_path, overrides, expected):
-    from gpt4tools.training.run import _resolve_auto_settings
-
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    cfg = compose("train", overrides, output_dir=str(tmp_path))
-    _resolve_auto_settings(cfg)
-    assert cfg.trainer.precision == "32-true" and cfg.training.frozen_prompt is True
-    assert cfg.trainer.max_time == expected
+    cfg = compose("train", ["scheduler.warmup_steps=2"])
+    model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    module = LoRAModule(model, instantiate(cfg.optimizer), instantiate(cfg.scheduler))
+    module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
+    built = module.configure_optimizers()
+    assert type(built["optimizer"]).__name__ == "AdamW"
+    assert built["optimizer"].param_groups[0]["lr"] == 0.0  # warming up from 0
+    lrs = []
+    for _ in range(10):
+        built["optimizer"].step()
+        built["lr_scheduler"]["scheduler"].step()
+        lrs.append(built["optimizer"].param_groups[0]["lr"])
+    assert lrs[1] == pytest.approx(cfg.optimizer.lr) and lrs[-1] < lrs[2]  # warm-up 2 steps, then cosine decay
+    with pytest.raises(ValueError, match="scheduler.name='wavy'"):
+        instantiate(compose("train", ["scheduler.name=wavy"]).scheduler)(built["optimizer"], num_training_steps=5)
 
 
 def test_unknown_target_module_fails_before_training(tmp_path):
@@ -118,7 +115,7 @@ def test_kbit_lora_with_8bit_optimizer_trains(quant, layer, tmp_path, tiny_model
     folder = tmp_path / "tiny_hf"
     load_model(tiny_model_cfg, smollm2_tokenizer).save_pretrained(str(folder))
     smollm2_tokenizer.save_pretrained(str(folder))
-    cfg = train_cfg(tmp_path, "model.source=hub", f"model.path={folder}", f"quant={quant}", "optimizer.name=adamw_8bit",
+    cfg = train_cfg(tmp_path, "model.source=hub", f"model.path={folder}", f"quant={quant}", "optimizer._target_=bitsandbytes.optim.AdamW8bit",
                     "trainer.max_steps=6", "optimizer.lr=2e-2", "~logger", "training.validate_before=true",
                     "training.gradient_checkpointing=true", "batching.val_max_samples=4")
     import bitsandbytes as bnb
@@ -148,28 +145,6 @@ def test_strategy_nodes_instantiate(trainer):
     assert type(strategy).__name__ == {"ddp": "DDPStrategy", "fsdp": "FSDPStrategy"}[trainer]
 
 
-def test_loraplus_gives_the_b_matrices_a_larger_learning_rate(tiny_model_cfg, smollm2_tokenizer):
-    from peft import LoraConfig, get_peft_model
-
-    from gpt4tools.models import load_model
-    from gpt4tools.training.module import LoRAModule
-
-    model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
-                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
-
-    def lr_of(module: LoRAModule) -> dict[str, float]:
-        module.trainer = type("T", (), {"estimated_stepping_batches": 10})()
-        optimizer = module.configure_optimizers()["optimizer"]
-        by_param = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
-        return {n: by_param[id(p)] for n, p in model.named_parameters() if p.requires_grad}
-
-    plain = lr_of(LoRAModule(model, {"lr": 1e-3}, {}))
-    plus = lr_of(LoRAModule(model, {"lr": 1e-3, "loraplus_lr_ratio": 16}, {}))
-    assert set(plain.values()) == {1e-3}
-    assert {lr for n, lr in plus.items() if "lora_A" in n} == {1e-3}
-    assert [lr for n, lr in plus.items() if "lora_B" in n] == pytest.approx([16e-3] * 4)
-
-
 def test_lora_on_top_layers_stops_the_backward_below_them(tmp_path, smollm2_tokenizer):
     """``+lora.layers_to_transform`` (peft's key) adapts only the named layers, and the layers below them run
     without autograd: their outputs carry no gradient history, so the backward pass stops at the adapted ones."""
@@ -177,8 +152,7 @@ def test_lora_on_top_layers_stops_the_backward_below_them(tmp_path, smollm2_toke
 
     from gpt4tools.training.build import build_lora_model
 
-    cfg = train_cfg(tmp_path, "+lora.layers_to_transform=[1]", "trainer.max_steps=4", "~logger",
-                    "training.frozen_prompt=false")
+    cfg = train_cfg(tmp_path, "+lora.layers_to_transform=[1]", "trainer.max_steps=4", "~logger")
     model = build_lora_model(cfg, smollm2_tokenizer)
     adapted = {n.split(".layers.")[1].split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
     assert adapted == {"1"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from training_helpers import write_dataset
+from training_helpers import TINY_RECIPE, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ddp_two_cpu_processes(tmp_path):
     files = write_dataset(tmp_path / "data", n_train=32, n_val=8)
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "train.py", "model=tiny", "~experiment", "trainer=ddp", "trainer.accelerator=cpu",
+    cmd = [sys.executable, "train.py", "model=tiny", *TINY_RECIPE, "trainer=ddp", "trainer.accelerator=cpu",
            "trainer.devices=2", "trainer.max_steps=3", "trainer.enable_progress_bar=false", "batching.batch_size=2",
            "batching.max_length=1024", "eval.enabled=false", "~logger", f"data.train_file={files['train']}",
            f"data.val_seen_file={files['val_seen']}", f"data.test_unseen_file={files['test_unseen']}",

@@ -112,13 +112,14 @@ def test_evaluation_after_training_scores_the_chosen_eval_sets(sets_from, tmp_pa
     assert overrides[-1] == "limit=5" and f"adapter={tmp_path / 'adapter'}" in overrides
 
 
-def test_frozen_prompt_with_packing_is_refused_before_training(monkeypatch):
+@pytest.mark.parametrize("layout", ["batching.share_prompts=true", "batching.packing=true"])
+def test_rows_of_several_samples_need_an_attention_that_takes_4d_masks(layout, tmp_path):
     from gpt4tools.training.build import TrainingConfigError
+    from gpt4tools.training.run import build_datamodule
 
-    monkeypatch.setattr(pl, "seed_everything", lambda *a, **k: pytest.fail("got past the config check"))
-    cfg = OmegaConf.create({"seed": 0, "training": {"frozen_prompt": True}, "batching": {"packing": True}})
-    with pytest.raises(TrainingConfigError, match="packing=false"):
-        run(cfg)
+    cfg = train_cfg(tmp_path, "batching.share_prompts=false", layout, "+model.attn_implementation=flash_attention_2")
+    with pytest.raises(TrainingConfigError, match="4-D attention mask"):
+        build_datamodule(cfg, None, {})
 
 
 def test_an_unknown_eval_sets_from_is_refused_before_training(tmp_path, monkeypatch):

@@ -1,12 +1,14 @@
 """Prompt sharing: a chain's steps as one row give the loss and gradients of the separate samples."""
 
+from functools import partial
+
 import pytest
 import torch
 
 from gpt4tools.prompt import IGNORE_INDEX
-from gpt4tools.training.batching import Collator
 from gpt4tools.training.samples import TokenizedSample, tokenize_samples
-from gpt4tools.training.sharing import SharedRowCollator, row_layout, share_prompts
+from gpt4tools.training.rows import RowCollator, row_layout, single_rows
+from gpt4tools.training.sharing import share_prompts
 
 
 def _chain_items() -> list[dict]:
@@ -60,7 +62,7 @@ def test_shared_rows_give_the_loss_and_gradients_of_separate_samples(tiny_model_
     model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
                            LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False))
     samples = tokenize_samples(_chain_items(), smollm2_tokenizer, "chatml", 2048)
-    module = LoRAModule(model, {"lr": 1e-3}, {})
+    module = LoRAModule(model, partial(torch.optim.AdamW, lr=1e-3))
     model.eval()
 
     def loss_and_grads(batch):
@@ -69,9 +71,9 @@ def test_shared_rows_give_the_loss_and_gradients_of_separate_samples(tiny_model_
         loss.backward()
         return loss.detach(), count, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
-    separate = loss_and_grads(Collator(smollm2_tokenizer.pad_token_id)(samples))
-    shared_batch = SharedRowCollator(smollm2_tokenizer.pad_token_id)(share_prompts(samples))
-    assert shared_batch["input_ids"].numel() < Collator(0)(samples)["input_ids"].numel()
+    separate = loss_and_grads(RowCollator(smollm2_tokenizer.pad_token_id)(single_rows(samples)))
+    shared_batch = RowCollator(smollm2_tokenizer.pad_token_id)(share_prompts(samples))
+    assert shared_batch["input_ids"].numel() < RowCollator(0)(single_rows(samples))["input_ids"].numel()
     shared = loss_and_grads(shared_batch)
     assert shared[1] == separate[1] == sum(s.num_targets for s in samples)
     torch.testing.assert_close(shared[0], separate[0], rtol=1e-4, atol=1e-5)
@@ -102,15 +104,15 @@ def test_sliding_window_backbones_get_the_window_in_shared_rows(smollm2_tokenize
     from peft import LoraConfig, get_peft_model
 
     from gpt4tools.training.module import LoRAModule
-    from gpt4tools.training.sharing import masks_for_layers
+    from gpt4tools.training.rows import masks_for_layers
 
     model = get_peft_model(_tiny_gemma3(len(smollm2_tokenizer), window=16),
                            LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM",
                                       init_lora_weights=False)).eval()
-    module = LoRAModule(model, {"lr": 1e-3}, {})
+    module = LoRAModule(model, partial(torch.optim.AdamW, lr=1e-3))
     samples = tokenize_samples(_chain_items()[:3], smollm2_tokenizer, "chatml", 2048)
-    separate, _ = module.loss_and_count(Collator(smollm2_tokenizer.pad_token_id)(samples))
-    shared_batch = SharedRowCollator(smollm2_tokenizer.pad_token_id)(share_prompts(samples))
+    separate, _ = module.loss_and_count(RowCollator(smollm2_tokenizer.pad_token_id)(single_rows(samples)))
+    shared_batch = RowCollator(smollm2_tokenizer.pad_token_id)(share_prompts(samples))
     masks = masks_for_layers(model.config, shared_batch["attention_mask"], shared_batch["position_ids"])
     assert set(masks) == {"full_attention", "sliding_attention"}
     assert masks["sliding_attention"].sum() < masks["full_attention"].sum()
@@ -127,9 +129,9 @@ def test_sliding_window_backbones_get_the_window_in_shared_rows(smollm2_tokenize
 def test_a_window_without_layer_types_is_refused():
     from types import SimpleNamespace
 
-    from gpt4tools.training.sharing import masks_for_layers
+    from gpt4tools.training.rows import masks_for_layers
 
     mask = torch.ones(1, 1, 4, 4, dtype=torch.bool)
     with pytest.raises(ValueError, match="share_prompts=false"):
         masks_for_layers(SimpleNamespace(sliding_window=8, layer_types=None), mask, torch.arange(4)[None])
-    assert masks_for_layers(SimpleNamespace(sliding_window=None, layer_types=None), mask, None) is mask
+    assert masks_for_layers(SimpleNamespace(sliding_window=None, layer_types=None), mask, torch.arange(4)[None]) is mask

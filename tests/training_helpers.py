@@ -50,6 +50,12 @@ def write_dataset(folder: Path, n_train: int = 48, n_val: int = 16, seed: int = 
     return paths
 
 
+TINY_RECIPE = ("trainer.precision=32-true", "trainer.max_steps=-1", "batching.batch_size=4",
+               "training.compile=false", "training.validate_before=false", "lora.lora_dropout=0.05",
+               "checkpoint.every_n_train_steps=50", "checkpoint.adapter_every_n_steps=null")
+"""The default recipe cut down for tests: one epoch of batches of 4 rows, eager fp32 on any CPU."""
+
+
 def train_cfg(tmp_path: Path, *overrides: str, n_train: int = 48, n_val: int = 16):
     """The train config on the tiny model and small files under ``tmp_path`` (fast, no evaluation)."""
     from gpt4tools.utils.config import compose
@@ -58,8 +64,8 @@ def train_cfg(tmp_path: Path, *overrides: str, n_train: int = 48, n_val: int = 1
     if not (data / "train.json").is_file():
         write_dataset(data, n_train, n_val)
     return compose("train", [
-        "model=tiny", "~experiment", f"data.train_file={data / 'train.json'}",
+        "model=tiny", f"data.train_file={data / 'train.json'}",
         f"data.val_seen_file={data / 'val_seen.json'}", f"data.test_unseen_file={data / 'test_unseen.json'}",
         f"paths.output_root={tmp_path / 'outputs'}", "eval.enabled=false", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false", "batching.max_length=1024", *overrides,
+        "trainer.enable_model_summary=false", "batching.max_length=1024", *TINY_RECIPE, *overrides,
     ], output_dir=str(tmp_path / "run"))

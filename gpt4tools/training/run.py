@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from gpt4tools.training.build import TrainingConfigError
 from gpt4tools.utils.logging import get_logger
+from gpt4tools.utils.machine import cpu_description
 
 log = get_logger(__name__)
 
@@ -53,20 +56,17 @@ def data_files(cfg: DictConfig) -> dict[str, Path]:
 
 
 def build_datamodule(cfg: DictConfig, tokenizer, files: dict[str, Path]):
-    """The datamodule of ``cfg.batching`` over ``files``."""
-    from gpt4tools.training.datamodule import GPT4ToolsDataModule
+    """The datamodule ``cfg.batching`` builds (``_target_``, ``_partial_``) over ``files``."""
+    from hydra.utils import instantiate
 
     b = cfg.batching
-    share = bool(b.get("share_prompts", False)) and not bool(b.packing)
-    if share and cfg.model.get("attn_implementation") not in (None, "sdpa", "eager"):
-        raise ValueError(f"batching.share_prompts needs a 4-D attention mask, which attn_implementation="
-                         f"{cfg.model.attn_implementation} does not take: set batching.share_prompts=false")
-    return GPT4ToolsDataModule(
-        files["train"], files.get("val_seen"), tokenizer, cfg.model.chat_template, int(b.max_length),
-        batch_size=int(b.batch_size), eval_batch_size=int(b.eval_batch_size), max_tokens=b.get("max_tokens"),
-        packing=bool(b.packing), share_prompts=share, group_factor=int(b.group_factor), max_train_samples=b.get("max_train_samples"),
-        val_max_samples=b.get("val_max_samples"), seed=int(cfg.seed), num_workers=int(b.num_workers),
-        decision_weight=float((cfg.get("training") or {}).get("decision_weight", 1.0)))
+    several_per_row = bool(b.get("share_prompts")) or bool(b.get("packing"))
+    if several_per_row and cfg.model.get("attn_implementation") not in (None, "sdpa", "eager"):
+        raise TrainingConfigError(
+            f"batching.share_prompts / batching.packing put several samples in a row, whose 4-D attention mask "
+            f"attn_implementation={cfg.model.attn_implementation} does not take: turn both off")
+    return instantiate(b)(train_file=files["train"], val_file=files.get("val_seen"), tokenizer=tokenizer,
+                          chat_template=cfg.model.chat_template, seed=int(cfg.seed))
 
 
 def build_loggers(cfg: DictConfig) -> list:
@@ -169,9 +169,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from gpt4tools.training.export import save_adapter
     from gpt4tools.training.module import LoRAModule
 
+    from hydra.utils import instantiate
+
+    started = time.perf_counter()
     _eval_sets_from(cfg)  # a typo here would otherwise surface only after training
-    _check_frozen_prompt(cfg)
-    _resolve_auto_settings(cfg)
     pl.seed_everything(int(cfg.seed), workers=True)
     # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
@@ -182,15 +183,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(cfg, tokenizer, files)
     datamodule.setup("fit")  # bad data fails here, before any weight is loaded
     model = build_lora_model(cfg, tokenizer)
-    module = LoRAModule(model, OmegaConf.to_container(cfg.optimizer, resolve=True),
-                        OmegaConf.to_container(cfg.scheduler, resolve=True),
+    module = LoRAModule(model, instantiate(cfg.optimizer), instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
                         target_only_logits=bool(cfg.training.target_only_logits),
-                        frozen_prompt=bool(cfg.training.get("frozen_prompt", False)),
-                        pad_token_id=int(tokenizer.pad_token_id or 0),
-                        compile_layers=bool(cfg.training.get("compile", False)))
-
-    from hydra.utils import instantiate
-
+                        compile_layers=bool(cfg.training.compile))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg, tokenizer), logger=build_loggers(cfg) or False)
     if trainer.is_global_zero:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +211,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                                                       progress=_progress(trainer, module)))
     if trainer.is_global_zero and cfg.get("eval") and cfg.eval.get("enabled", False):
         summary["eval"] = _evaluate(cfg, Path(summary["adapter_dir"]), files)
+    summary["wall_seconds"] = time.perf_counter() - started
+    if trainer.is_global_zero:
+        minutes, seconds = divmod(round(summary["wall_seconds"]), 60)
+        log.info("train.py took %d min %02d s on %s (trainer.precision=%s)", minutes, seconds, cpu_description(),
+                 trainer.precision)
     return summary
 
 
@@ -233,40 +233,10 @@ def _val_loss(results: list[dict[str, float]]) -> float:
 
 def _eval_sets_from(cfg: DictConfig) -> str:
     """``eval.sets_from`` (``run`` or ``default``), checked."""
-    from gpt4tools.training.build import TrainingConfigError
-
     sets_from = (cfg.get("eval") or {}).get("sets_from", "run")
     if sets_from not in ("run", "default"):
         raise TrainingConfigError(f"eval.sets_from={sets_from!r}: choose run or default")
     return sets_from
-
-
-def _resolve_auto_settings(cfg: DictConfig) -> None:
-    """``trainer.precision``, ``training.frozen_prompt`` and ``trainer.max_time`` set to ``auto`` -> this machine's
-    choices, in ``cfg`` (so the saved config records them)."""
-    from omegaconf import open_dict
-
-    from gpt4tools.training.build import resolve_frozen_prompt, resolve_max_time, resolve_precision
-
-    accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    precision = resolve_precision(cfg.trainer.get("precision", 32), accelerator)
-    with open_dict(cfg):
-        cfg.trainer.precision = precision
-        if "training" in cfg:
-            cfg.training.frozen_prompt = resolve_frozen_prompt(
-                cfg.training.get("frozen_prompt", False), precision, accelerator,
-                packing=bool((cfg.get("batching") or {}).get("packing")))
-            cfg.trainer.max_time = resolve_max_time(cfg.trainer.get("max_time"),
-                                                    cfg.training.get("max_time_auto"), precision)
-
-
-def _check_frozen_prompt(cfg: DictConfig) -> None:
-    """``training.frozen_prompt`` needs padded or prompt-shared batches: refuse packed rows before any work."""
-    from gpt4tools.training.build import TrainingConfigError
-
-    if (cfg.get("training") or {}).get("frozen_prompt") is True and (cfg.get("batching") or {}).get("packing"):
-        raise TrainingConfigError("training.frozen_prompt=true needs padded or prompt-shared batches: "
-                                  "set batching.packing=false")
 
 
 def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any:

@@ -22,7 +22,6 @@ class TokenizedSample:
 
     input_ids: list[int]
     labels: list[int]
-    weights: list[float] | None = None  # per-token loss weights aligned with labels (None: all 1)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -61,12 +60,8 @@ def read_samples(path: str | Path) -> list[dict]:
     return items
 
 
-def tokenize_samples(items: list[dict], tokenizer, template: str, max_length: int, source: str = "",
-                     decision_weight: float = 1.0) -> list[TokenizedSample]:
+def tokenize_samples(items: list[dict], tokenizer, template: str, max_length: int, source: str = "") -> list[TokenizedSample]:
     """Encode items through the chat template; prompt tokens get label -100, target tokens (end included) keep theirs.
-
-    ``decision_weight`` other than 1 gives every sample loss weights: its Yes/No and action-name tokens weigh
-    that much, the other target tokens 1 (:func:`gpt4tools.prompt.encode_sample`).
 
     Raises:
         DatasetError: when a target alone does not fit ``max_length`` (it would be cut, teaching a wrong end).
@@ -77,13 +72,13 @@ def tokenize_samples(items: list[dict], tokenizer, template: str, max_length: in
     for i, item in enumerate(items):
         try:
             enc = encode_sample(tokenizer, template, item["instruction"], item["output"], item.get("input", ""),
-                                max_length=max_length, decision_weight=decision_weight)
+                                max_length=max_length)
         except ValueError as err:
             raise DatasetError(f"{source}: item {i}: {err}") from None
         if enc.num_target_tokens == 0:
             raise DatasetError(f"{source}: item {i} has no target tokens after tokenization")
         truncated += int(len(enc.input_ids) == max_length)
-        out.append(TokenizedSample(enc.input_ids, enc.labels, enc.weights))
+        out.append(TokenizedSample(enc.input_ids, enc.labels))
     if truncated:
         log.warning("%s: %d of %d prompts were cut from the left to max_length=%d", source, truncated, len(items),
                     max_length)

@@ -1,8 +1,10 @@
-"""Helpers for composing the Hydra config tree from code (tests, notebooks)."""
+"""The config resolvers of this project, and composing the Hydra config tree from code (tests, notebooks)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 """The project's config tree (``conf/`` at the repository root)."""
@@ -25,3 +27,14 @@ def compose(config_name: str = "train", overrides: list[str] | None = None, retu
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return hydra_compose(config_name, overrides=overrides, return_hydra_config=return_hydra_config)
+
+
+def register_resolvers() -> None:
+    """Register the project's OmegaConf resolvers (idempotent); ``import gpt4tools`` calls it.
+
+    ``${cpu_precision:}``: the precision a CPU trains in (:func:`gpt4tools.utils.machine.cpu_precision`).
+    """
+    if not OmegaConf.has_resolver("cpu_precision"):
+        from gpt4tools.utils.machine import cpu_precision
+
+        OmegaConf.register_new_resolver("cpu_precision", cpu_precision)
