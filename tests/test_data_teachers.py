@@ -139,3 +139,29 @@ def test_heldout_templates_never_reach_training(monkeypatch):
         replies = teacher.complete([TeacherRequest(r.image_id, r.caption, ("Segmenting",), split=split) for r in reqs])
         used[split] = {int(m) for rep in replies for m in re.findall(r"style number (\d)", rep)}
     assert used["train"] <= set(range(7)) and used["val_seen"] & {7, 8, 9}
+
+
+def test_teachers_are_built_from_their_target(tmp_path):
+    """train.py's missing teacher node, +teacher=offline and a bare option are one offline teacher and one
+    dataset cache; ``cache_dir: null`` means <paths.cache_dir>/teacher; the old ``kind:`` is refused."""
+    import pytest
+
+    from gpt4tools.data.pipeline import settings_hash
+    from gpt4tools.data.teachers import build_teacher
+    from gpt4tools.data.teachers.openai_compat import OpenAITeacher
+    from gpt4tools.utils.config import compose
+
+    base = [f"paths.data_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}", "seed=7"]
+    bare = compose("train", base)
+    teacher = build_teacher(bare)
+    assert isinstance(teacher, OfflineTeacher) and (teacher.seed, teacher.noise) == (7, 0.03)
+    assert settings_hash(compose("train", [*base, "+teacher=offline"])) == settings_hash(bare)
+    held = compose("train", [*base, "+teacher.heldout_templates=0.3"])
+    assert build_teacher(held).heldout_templates == 0.3
+    assert settings_hash(held) == settings_hash(compose("train", [*base, "+teacher=offline",
+                                                                  "teacher.heldout_templates=0.3"]))
+    assert settings_hash(held) != settings_hash(bare)
+    endpoint = build_teacher(compose("generate_data", [*base, "teacher=openai", "teacher.cache_dir=null"]))
+    assert isinstance(endpoint, OpenAITeacher) and endpoint.cache.folder == tmp_path / "cache" / "teacher"
+    with pytest.raises(ValueError, match="teacher.kind is no longer read"):
+        build_teacher(compose("train", [*base, "+teacher.kind=offline"]))

@@ -24,7 +24,7 @@ from gpt4tools.data.clean import deduplicate, normalize_text
 from gpt4tools.data.convert import ConvertOptions, Sample, chain_samples, merged_samples, negative_sample
 from gpt4tools.data.io import load_alpaca, load_captions, load_samples, write_json_atomic
 from gpt4tools.data.parse import DropReport, Instruction, ReplyParser
-from gpt4tools.data.teachers import DEFAULT_TEACHER, TeacherRequest, build_teacher
+from gpt4tools.data.teachers import TeacherRequest, build_teacher, teacher_settings
 from gpt4tools.utils.files import build_dir_atomically
 from gpt4tools.utils.logging import get_logger
 
@@ -98,13 +98,7 @@ def settings_hash(cfg: DictConfig) -> str:
         if float(settings[key]) == off:                               # keep those caches
             settings.pop(key)
     train, test = tool_splits(cfg)
-    teacher = OmegaConf.to_container(cfg.teacher, resolve=True) if cfg.get("teacher") is not None else {}
-    if teacher.get("kind", "offline") == "offline":
-        teacher = {**DEFAULT_TEACHER, **teacher}
-    for k in ("concurrency", "progress", "cache_dir", "batch_size"):
-        teacher.pop(k, None)
-    if teacher.get("kind") == "replay":  # the replies' content, not just their paths
-        teacher["digests"] = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in teacher.get("paths") or []]
+    teacher = teacher_settings(cfg)
     digests = {}
     for name, paths in _input_files(settings).items():
         digests[name] = [hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else str(p) for p in paths]
@@ -209,8 +203,7 @@ def generate_dataset(cfg: DictConfig, teacher=None) -> GeneratedData:
     cut2 = cut1 + int(len(alpaca_all) * s["alpaca_split"][1])
     alpaca = {"train": alpaca_all[:cut1], "val_seen": alpaca_all[cut1:cut2], "test_unseen": alpaca_all[cut2:]}
     if teacher is None:
-        cache = Path(cfg.paths.cache_dir) / "teacher" if cfg.get("paths") and cfg.paths.get("cache_dir") else None
-        teacher = build_teacher(cfg.get("teacher"), seed=seed, cache_dir=str(cache) if cache else None)
+        teacher = build_teacher(cfg)
     split_tools = {"train": train_tools, "val_seen": train_tools, "test_unseen": test_tools}
     pools = {"train": train_tools, "val_seen": train_tools, "test_unseen": [*train_tools, *test_tools]}
     targets = {"train": s["train_samples"], "val_seen": s["val_samples"], "test_unseen": s["test_samples"]}
