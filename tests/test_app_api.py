@@ -127,3 +127,25 @@ def test_sampling_with_a_seed_repeats(client):
         return out.choices[0].message.content
 
     assert ask() == ask()
+
+
+def test_app_api_serves_the_model_alone_when_the_agent_cannot_be_built(server, monkeypatch, caplog):
+    """``app=api``: tools that cannot be built turn /v1/agent off; the model is still served."""
+    from fastapi.testclient import TestClient
+
+    from gpt4tools.apps import api
+
+    served = {}
+    monkeypatch.setattr(api, "serve", lambda app, host, port: served.update(app=app, host=host, port=port))
+
+    class Parts:
+        def llm(self):
+            return server["llm"]
+
+        def agent(self, llm):
+            raise RuntimeError("no tool is available")
+
+    api.launch(Parts(), host="127.0.0.1", port=8123)
+    assert (served["host"], served["port"]) == ("127.0.0.1", 8123)
+    assert TestClient(served["app"]).get("/health").json() == {"status": "ok", "model": "tiny", "agent": "no"}
+    assert "/v1/agent is off: no tool is available" in caplog.text

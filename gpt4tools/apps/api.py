@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -28,6 +28,9 @@ from gpt4tools.agent.history import ChatHistory
 from gpt4tools.agent.llm import GeneratorLLM
 from gpt4tools.agent.loop import Agent
 from gpt4tools.agent.session import new_session_id
+
+if TYPE_CHECKING:
+    from gpt4tools.agent.run import AgentParts
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +194,14 @@ def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
 
     log.info("OpenAI-compatible API on http://%s:%d/v1", host, port)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def launch(parts: AgentParts, host: str = "127.0.0.1", port: int = 8000, history_turns: int = 5) -> None:
+    """``app=api``: serve the model, and the agent on ``/v1/agent`` when its tools can be built."""
+    llm = parts.llm()
+    agent = None
+    try:
+        agent = parts.agent(llm)
+    except (ImportError, RuntimeError) as exc:
+        log.warning("Serving the model only; /v1/agent is off: %s", exc)
+    serve(create_api(llm, agent, history_turns=history_turns), host, port)

@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from gpt4tools.agent.build import SAMPLE_IMAGE
 from gpt4tools.agent.records import AgentResult
 from gpt4tools.agent.session import ChatSession
+
+if TYPE_CHECKING:
+    from gpt4tools.agent.run import AgentParts
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +91,21 @@ def chat(session: ChatSession, image: str | Path | None = None, console: Console
             console.print(HELP)
         else:
             show_result(console, session.ask(line), Path(session.agent.workspace.root))
+
+
+def launch(parts: AgentParts, image: str | Path | None = None, prompt: str = "", interactive: bool = False,
+           history_turns: int = 5) -> AgentResult | None:
+    """``app=cli``: one request about ``image`` (the bundled sample when None); ``app=chat``: a terminal chat.
+
+    Returns the one-shot result (None after a chat).
+    """
+    if not interactive and not prompt:
+        raise ValueError('prompt is empty: pass prompt="..." or use app=chat')
+    session = ChatSession(parts.agent(), history_turns)
+    if image is None:
+        log.info("No image given: using the bundled sample %s", SAMPLE_IMAGE.name)
+        image = SAMPLE_IMAGE
+    if interactive:
+        chat(session, image)
+        return None
+    return one_shot(session, image, prompt)

@@ -6,13 +6,16 @@ import logging
 import queue
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from gpt4tools.agent.loop import Agent
 from gpt4tools.agent.records import AgentResult, StepRecord
 from gpt4tools.agent.session import ChatSession
+
+if TYPE_CHECKING:
+    from gpt4tools.agent.run import AgentParts
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +130,10 @@ def launch_web(demo: gr.Blocks, agent: Agent, host: str = "127.0.0.1", port: int
     if block:
         demo.block_thread()
     return url
+
+
+def launch(parts: AgentParts, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
+           title: str = "GPT4Tools", history_turns: int = 5) -> None:
+    """``app=web``: build the agent and serve its web UI until interrupted."""
+    agent = parts.agent()
+    launch_web(create_web_app(agent, history_turns, title), agent, host, port, share)
