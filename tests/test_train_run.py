@@ -95,6 +95,18 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
     assert any(v.abs().sum() > 0 for k, v in a.items() if "lora_B" in k)  # it did train
 
 
+@pytest.mark.parametrize("layout", ["batching.share_prompts=true", "batching.packing=true"])
+def test_the_same_command_gives_the_same_adapter(layout, tmp_path):
+    """A recipe is a fixed number of steps over a seeded order: rerunning it reproduces the adapter exactly."""
+    common = ["trainer.max_steps=5", "batching.batch_size=2", "batching.share_prompts=false", layout,
+              "lora.lora_dropout=0.1", "optimizer.lr=1e-2", "~logger", "training.validate_after=false"]
+    summaries = [run(train_cfg(tmp_path / name, *common)) for name in ("a", "b")]
+    assert summaries[0]["samples_seen"] == summaries[1]["samples_seen"] > 5  # rows of several samples
+    a, b = (load_file(tmp_path / name / "run" / "adapter" / "adapter_model.safetensors") for name in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(v.abs().sum() > 0 for k, v in a.items() if "lora_B" in k)
+
+
 @pytest.mark.parametrize("sets_from", ["run", "default"])
 def test_evaluation_after_training_scores_the_chosen_eval_sets(sets_from, tmp_path, monkeypatch):
     """Ablations that change the data are scored on the default dataset's eval sets, not their own."""

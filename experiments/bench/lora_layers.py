@@ -5,7 +5,7 @@
 
 Both sides train the same prompt-shared rows (length-grouped batches, bf16 autocast where the CPU has native
 bf16, else fp32, AdamW) with the ``LoRAModule`` loss; ours with adapters on the top ``--top`` decoder layers
-only (peft's ``layers_to_transform``; the top 10 in training: ``python train.py training.frozen_prompt=false
+only (peft's ``layers_to_transform``; the top 10 in training: ``python train.py
 '+lora.layers_to_transform=[20,21,22,23,24,25,26,27,28,29]'``), the baseline
 with adapters on every layer, as the default trains. Below the lowest adapted layer nothing needs a gradient,
 so autograd records nothing there and the backward pass stops at that layer; the forward pass is the same.

@@ -4,7 +4,7 @@
     python experiments/bench/prompt_sharing.py --model tiny --samples 16   # seconds, a smoke test
 
 Both sides train the same samples with the same LoRA model and the same step (``LoRAModule`` loss, bf16
-autocast where the CPU has native bf16, else fp32, as ``precision=auto``; AdamW): ours in length-grouped
+autocast where the CPU has native bf16, else fp32, as ``${cpu_precision:}`` picks; AdamW): ours in length-grouped
 batches of 4 rows of ``share_prompts`` (rows capped at twice ``--max-length``, as the datamodule does),
 the baseline in the length-grouped batches of 4 samples that training used before. The samples are whole
 rows drawn at random from the generated training set, so chains and single samples come in the mix
@@ -21,12 +21,14 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
 import gpt4tools  # noqa: F401  (library work-arounds before torch-based imports)
-from gpt4tools.training.batching import Collator, LengthGroupedBatchSampler
-from gpt4tools.training.sharing import SharedRowCollator, share_prompts
+from gpt4tools.training.batching import LengthGroupedBatchSampler
+from gpt4tools.training.rows import RowCollator, single_rows
+from gpt4tools.training.sharing import share_prompts
 
 
 def _check_same_gradients(module, separate: dict, shared: dict) -> tuple[float, float]:
@@ -77,7 +79,7 @@ def row_args(description: str, default_samples: int = 48, default_batch_size: in
     parser.add_argument("--samples", type=int, default=default_samples, help="samples trained by each side (whole rows)")
     parser.add_argument("--batch-size", type=int, default=default_batch_size)
     parser.add_argument("--data-file", default=None, help="GPT4Tools train JSON (default: the generated default set)")
-    parser.add_argument("--max-length", type=int, default=1024, help="batching.max_length (cpu_default: 1024)")
+    parser.add_argument("--max-length", type=int, default=1024, help="batching.max_length (the default recipe: 1024)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -96,8 +98,8 @@ def lora_step_setup(args: argparse.Namespace, overrides: Sequence[str] = (), **m
     cfg, tok, picked = pick_rows(args, overrides)
     pad = tok.pad_token_id
     sampler = LengthGroupedBatchSampler([len(r) for r in picked], args.batch_size, seed=0)
-    batches = [SharedRowCollator(pad)([picked[i] for i in b]) for b in sampler]
-    module = LoRAModule(build_lora_model(cfg, tok), {"lr": 1e-4}, {}, pad_token_id=pad, **module_kwargs)
+    batches = [RowCollator(pad)([picked[i] for i in b]) for b in sampler]
+    module = LoRAModule(build_lora_model(cfg, tok), partial(torch.optim.AdamW, lr=1e-4), **module_kwargs)
     module.model.train()
     params = [p for p in module.model.parameters() if p.requires_grad]
     for p in params:
@@ -106,16 +108,16 @@ def lora_step_setup(args: argparse.Namespace, overrides: Sequence[str] = (), **m
     return picked, batches, module, params
 
 
-def train_steps(module, optimizer, batches, frozen_prompt: bool = False, bf16: bool | None = None) -> float:
+def train_steps(module, optimizer, batches, bf16: bool | None = None) -> float:
     """Seconds to train ``batches`` with ``module``'s loss, under bf16 autocast when ``bf16`` (None: where the CPU
-    has native bf16, else fp32 - the precision ``precision=auto`` picks)."""
-    from gpt4tools.inference import cpu_has_fast_bf16
+    has native bf16, else fp32 - the precision ``${cpu_precision:}`` picks)."""
+    from gpt4tools.utils.machine import cpu_has_fast_bf16
 
     bf16 = cpu_has_fast_bf16() if bf16 is None else bf16
     start = time.perf_counter()
     for batch in batches:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss, _ = module.loss_and_count(batch, frozen_prompt=frozen_prompt)
+            loss, _ = module.loss_and_count(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -158,15 +160,15 @@ def main() -> None:
 
     pad = tok.pad_token_id
     row_sampler = LengthGroupedBatchSampler([len(r) for r in picked], args.batch_size, seed=0)
-    shared_batches = [SharedRowCollator(pad)([picked[i] for i in b]) for b in row_sampler]
+    shared_batches = [RowCollator(pad)([picked[i] for i in b]) for b in row_sampler]
     sampler = LengthGroupedBatchSampler([len(s) for s in flat], args.batch_size, seed=0)
-    separate_batches = [Collator(pad)([flat[i] for i in b]) for b in sampler]
+    separate_batches = [RowCollator(pad)(single_rows([flat[i] for i in b])) for b in sampler]
 
-    module = LoRAModule(build_lora_model(cfg, tok), {"lr": 1e-4}, {})
+    module = LoRAModule(build_lora_model(cfg, tok), partial(torch.optim.AdamW, lr=1e-4))
     module.model.train()
     first = [r for r in picked if r.num_samples > 1][: args.batch_size]  # rows that do share a trunk
     first_flat = [s for r in first for s in r.samples()]
-    loss_diff, grad_diff = _check_same_gradients(module, Collator(pad)(first_flat), SharedRowCollator(pad)(first))
+    loss_diff, grad_diff = _check_same_gradients(module, RowCollator(pad)(single_rows(first_flat)), RowCollator(pad)(first))
 
     optimizer = torch.optim.AdamW([p for p in module.model.parameters() if p.requires_grad], lr=1e-4)
     train_steps(module, optimizer, shared_batches[:1])  # warm-up

@@ -4,7 +4,7 @@
     python experiments/bench/train_throughput.py samples=48 data_file=/path/train.json model=tiny
 
 (a) ours: LoRAModule in a Lightning Trainer, length-grouped dynamic batches (batch 4), bf16 autocast
-    (where the CPU has native bf16; fp32 elsewhere, as ``precision=auto``),
+    (where the CPU has native bf16; fp32 elsewhere, as ``${cpu_precision:}``),
     LM head + cross-entropy only at target positions.
 (b) baseline, the original v1.5 recipe: HF Trainer + peft LoRA, every sample padded to
     model_max_length (2048), per-device batch 1 with gradient accumulation to the same batch,
@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -55,17 +56,22 @@ def run_ours(opts, queue) -> None:
 
     import pytorch_lightning as pl
 
-    from gpt4tools.training.build import build_lora_model, resolve_precision
+    import torch
+
+    from gpt4tools.training.build import build_lora_model
     from gpt4tools.training.datamodule import GPT4ToolsDataModule
     from gpt4tools.training.module import LoRAModule
+    from gpt4tools.training.schedules import warmup_schedule
+    from gpt4tools.utils.machine import cpu_precision
 
     cfg, tok, items = _setup(opts)
     data_file = Path(opts["out"]) / "bench_train.json"
     data_file.write_text(json.dumps(items))
     dm = GPT4ToolsDataModule(data_file, None, tok, cfg.model.chat_template, 2048, batch_size=int(opts["batch_size"]))
     dm.setup("fit")
-    module = LoRAModule(build_lora_model(cfg, tok), {"lr": opts["lr"]}, {"name": "cosine", "warmup_ratio": 0.0})
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=resolve_precision("auto", "cpu"), max_epochs=1, logger=False,
+    module = LoRAModule(build_lora_model(cfg, tok), partial(torch.optim.AdamW, lr=float(opts["lr"])),
+                        partial(warmup_schedule, name="cosine"))
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=cpu_precision(), max_epochs=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0, use_distributed_sampler=False, gradient_clip_val=1.0)
     start = time.perf_counter()
@@ -82,9 +88,9 @@ def run_baseline(opts, queue) -> None:
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from gpt4tools.inference import cpu_has_fast_bf16
     from gpt4tools.training.build import build_lora_model
     from gpt4tools.training.samples import tokenize_samples
+    from gpt4tools.utils.machine import cpu_has_fast_bf16
 
     cfg, tok, items = _setup(opts)
     width = int(opts["baseline_max_length"])
