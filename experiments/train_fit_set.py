@@ -16,7 +16,7 @@ import json
 import random
 from pathlib import Path
 
-from gpt4tools.evaluation.compat import is_tool_output
+from gpt4tools.react import is_tool_output
 
 
 def main() -> None:

@@ -12,17 +12,16 @@ followed along the tokens they are written with in training (the tokenizer's own
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 
 import torch
 from transformers import LogitsProcessor
 
 from gpt4tools.prompt import listed_tool_names
+from gpt4tools.react import open_action_name
 
 log = logging.getLogger(__name__)
 
-_ACTION_LINE_RE = re.compile(r"(?:^|\n)Action:")
 _TOKEN_TABLES: dict[tuple[str, int], dict[str, list[int]]] = {}
 
 AllowedTokens = Callable[[int, Sequence[int]], Sequence[int] | None]
@@ -78,12 +77,8 @@ class ActionNameConstraint:
 
     def allowed(self, new_ids: Sequence[int]) -> list[int] | None:
         """Token ids allowed after ``new_ids`` (the step so far); None outside an unfinished action name."""
-        text = self.tokenizer.decode(list(new_ids), skip_special_tokens=True)
-        starts = [m.end() for m in _ACTION_LINE_RE.finditer(text)]
-        if not starts:
-            return None
-        partial = text[starts[-1]:]
-        if "\n" in partial:
+        partial = open_action_name(self.tokenizer.decode(list(new_ids), skip_special_tokens=True))
+        if partial is None:
             return None
         allowed: set[int] = set()
         for line, path in zip(self.lines, self.paths):

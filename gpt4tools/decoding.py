@@ -24,6 +24,7 @@ from transformers.cache_utils import DynamicLayer
 
 from gpt4tools.constrained import AllowedTokens, mask_disallowed
 from gpt4tools.models.parts import split_body_head
+from gpt4tools.stops import StopStrings
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,6 @@ def supports_ragged(cache: DynamicCache) -> bool:
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 
-_STOP_WINDOW = 16  # tokens decoded to look for a stop string (stop strings are a few tokens long)
-
-
-def _has_stop(text: str, stop_strings: Sequence[str]) -> bool:
-    return any(s in text for s in stop_strings)
-
-
 def _last_logits(model: torch.nn.Module, parts, **inputs) -> tuple[torch.Tensor, DynamicCache]:
     """Logits at the last position and the cache; the head sees a contiguous 2-D input (a strided
     3-D slice makes torch copy the whole vocabulary projection per call)."""
@@ -96,9 +90,9 @@ class _Row:
 class _Stopper:
     """Appends a new token to a row and says whether the row has ended."""
 
-    def __init__(self, eos_token_ids: Sequence[int], stop_strings: Sequence[str], tokenizer, max_new_tokens: int):
+    def __init__(self, eos_token_ids: Sequence[int], stops: StopStrings, tokenizer, max_new_tokens: int):
         self.eos = {int(t) for t in eos_token_ids}
-        self.stop_strings = list(stop_strings)
+        self.stops = stops
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
 
@@ -106,12 +100,7 @@ class _Stopper:
         if token in self.eos:
             return True
         row.out.append(token)
-        if len(row.out) >= self.max_new_tokens:
-            return True
-        if self.stop_strings:
-            tail = self.tokenizer.decode(row.out[-_STOP_WINDOW:], skip_special_tokens=False)
-            return _has_stop(tail, self.stop_strings)
-        return False
+        return len(row.out) >= self.max_new_tokens or self.stops.in_tokens(row.out, self.tokenizer)
 
 
 _MIN_SHARED_PREFIX = 16  # tokens; a shorter shared prefix is prefilled again
@@ -137,7 +126,7 @@ def supports_ragged_model(model: torch.nn.Module) -> bool:
 
 @torch.inference_mode()
 def iter_ragged_greedy(model: torch.nn.Module, prompts: Sequence[Sequence[int]], *, max_new_tokens: int,
-                       eos_token_ids: Sequence[int], stop_strings: Sequence[str] = (), tokenizer=None,
+                       eos_token_ids: Sequence[int], stops: StopStrings | None = None, tokenizer=None,
                        max_batch: int = 16, allowed_tokens: AllowedTokens | None = None,
                        ) -> Iterator[tuple[int, list[int]]]:
     """Greedy continuations of token-id ``prompts``, yielded as ``(prompt index, new token ids)`` as each ends.
@@ -145,17 +134,18 @@ def iter_ragged_greedy(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
     A continuous batch of up to ``max_batch`` rows decodes together. Prompts are taken in token order
     and each is prefilled alone (no padding), reusing the cache of the prefix it shares with the
     previous prompt. A row ends at any of ``eos_token_ids`` (not included in its output), when its
-    decoded tail contains one of ``stop_strings`` (the caller cuts the text) or after
+    decoded tail holds one of ``stops`` (:meth:`StopStrings.in_tokens`; the caller cuts the text) or after
     ``max_new_tokens``. Once a quarter of the batch has ended, the batch is rebuilt without the ended
     rows and refilled with waiting prompts. ``allowed_tokens`` restricts a row's next token where it
     returns ids (:mod:`gpt4tools.constrained`).
     Requires :func:`supports_ragged_model`.
     """
-    if stop_strings and tokenizer is None:
-        raise ValueError("stop_strings need the tokenizer")
+    stops = stops if stops is not None else StopStrings()
+    if stops and tokenizer is None:
+        raise ValueError("stop strings need the tokenizer")
     device = model.device
     parts = split_body_head(model)
-    stopper = _Stopper(eos_token_ids, stop_strings, tokenizer, max_new_tokens)
+    stopper = _Stopper(eos_token_ids, stops, tokenizer, max_new_tokens)
     # Token-sorted order puts prompts that share a prefix next to each other: each prompt reuses the
     # cached prefix it shares with the previous one (the system text; in an evaluation also the earlier
     # steps of the same chain) and prefills only the rest.

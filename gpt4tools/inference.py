@@ -1,7 +1,7 @@
 """Shared inference: a backbone (+ LoRA adapter or merged folder) and batched, stop-aware generation.
 
 Evaluation and the agent both generate through :class:`Generator`, so a prompt is rendered, stopped
-and cut the same way everywhere.
+and cut the same way everywhere (stop strings: :mod:`gpt4tools.stops`).
 """
 
 from __future__ import annotations
@@ -18,19 +18,12 @@ import torch
 from transformers import StoppingCriteriaList
 
 from gpt4tools.models import DTYPES, load_model, load_tokenizer
+from gpt4tools.models.choice import attach_adapter, check_adapter_base
 from gpt4tools.prompt import ChatTemplate, get_chat_template
+from gpt4tools.stops import StopStrings
+from gpt4tools.utils.machine import cpu_has_fast_bf16
 
 log = logging.getLogger(__name__)
-
-_STOP_CRITERIA: dict[tuple, Any] = {}
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); elsewhere bf16 is emulated and slow."""
-    try:
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except AttributeError:  # older torch without the probes
-        return False
 
 
 def inference_dtype(name: str, device: str | torch.device = "cpu") -> torch.dtype:
@@ -59,32 +52,35 @@ def resolve_device(name: str = "auto") -> str:
 
 
 def load_for_inference(model_cfg: Any, adapter: str | Path | None = None, merged: str | Path | None = None,
-                       merge_adapter: bool = True, dtype: str | None = None,
-                       device: str | torch.device | None = None):
+                       dtype: str | None = None, device: str | torch.device | None = None):
     """Load (model, tokenizer) for generation.
 
     Args:
-        model_cfg: a ``model`` config node (the base backbone).
-        adapter: a peft adapter folder (``adapter_config.json``) trained on that base, or None.
+        model_cfg: the base model's ``model`` config node (:func:`gpt4tools.models.choice.base_model_for` picks it
+            for an adapter); an adapter of ours trained on another base is refused before any weight loads.
+        adapter: a peft adapter folder (``adapter_config.json``), or None. Its LoRA weights are merged into the
+            base in the loaded precision, in place: the model stays a peft model, so ``with model.disable_adapter():``
+            generates with the base weights (the zero-shot baseline, from the same loaded model).
         merged: a plain HF folder holding a merged model; replaces the base weights when given.
-        merge_adapter: fold the LoRA weights into the base for faster generation.
         dtype: cast the (merged) weights to this dtype (``auto``: see :func:`inference_dtype`);
-            None keeps ``model.dtype``. The adapter is merged in the loaded precision first.
+            None keeps ``model.dtype``.
         device: move the model there (None: where it was loaded).
+
+    Raises:
+        AdapterMismatchError: the adapter belongs to another base (by its recorded name, or by its tensors).
     """
+    if adapter is not None:
+        adapter = Path(adapter)
+        if not (adapter / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{adapter} is not a peft adapter folder (no adapter_config.json)")
+        check_adapter_base(model_cfg, adapter)
     if merged is not None:
         model_cfg = dict(model_cfg) | {"source": "hub", "path": str(merged)}
     tokenizer = load_tokenizer(model_cfg)
     model = load_model(model_cfg, tokenizer)
     if adapter is not None:
-        from peft import PeftModel
-
-        adapter = Path(adapter)
-        if not (adapter / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"{adapter} is not a peft adapter folder (no adapter_config.json)")
-        model = PeftModel.from_pretrained(model, str(adapter))
-        if merge_adapter:
-            model = model.merge_and_unload()
+        model = attach_adapter(model, adapter, model_cfg)
+        model.merge_adapter()
         log.info("Loaded adapter %s", adapter)
     if device is not None:
         model.to(device)
@@ -97,22 +93,13 @@ def load_for_inference(model_cfg: Any, adapter: str | Path | None = None, merged
     return model, tokenizer
 
 
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """``text`` up to (not including) the earliest stop string."""
-    cut = len(text)
-    for stop in stops:
-        idx = text.find(stop)
-        if idx != -1:
-            cut = min(cut, idx)
-    return text[:cut]
-
-
 @dataclass
 class Generator:
     """Greedy (or sampled) generation of one assistant step for many instructions.
 
-    Prompts are rendered through the chat template and stopped at ``\\nObservation:`` and the end of
-    turn. ``engine``: ``ragged`` decodes greedily in a continuous batch of ``batch_size`` rows
+    Prompts are rendered through the chat template; a step stops at ``\\nObservation:``, the template's end
+    of turn and the ``stop`` strings added here (:attr:`stops`, :meth:`gpt4tools.stops.StopStrings.for_step`).
+    ``engine``: ``ragged`` decodes greedily in a continuous batch of ``batch_size`` rows
     (:mod:`gpt4tools.decoding`: no prefill padding, ended rows replaced at once); ``hf`` uses
     ``model.generate`` on length-sorted, left-padded batches (sampling, or caches the ragged engine
     does not handle); ``auto`` picks ragged when it applies. ``constrain_actions``: after ``Action:`` only
@@ -124,7 +111,7 @@ class Generator:
     template: ChatTemplate | str
     max_new_tokens: int = 256
     batch_size: int = 8
-    stop: Sequence[str] | None = None
+    stop: Sequence[str] | None = None  # extra stop strings (the step's own always apply)
     do_sample: bool = False
     temperature: float = 1.0
     engine: str = "auto"
@@ -132,8 +119,7 @@ class Generator:
 
     def __post_init__(self) -> None:
         self.template = get_chat_template(self.template)
-        if self.stop is None:
-            self.stop = self.template.stop_strings()
+        self.stops = StopStrings.for_step(self.template, self.stop or ())
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -163,10 +149,10 @@ class Generator:
 
         ids = self.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
         for i, new in iter_ragged_greedy(self.model, ids, max_new_tokens=self.max_new_tokens,
-                                         eos_token_ids=self._eos_ids(), stop_strings=list(self.stop or ()),
+                                         eos_token_ids=self._eos_ids(), stops=self.stops,
                                          tokenizer=self.tokenizer, max_batch=self.batch_size,
                                          allowed_tokens=self._allowed_tokens(prompts)):
-            yield i, cut_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), self.stop or ())
+            yield i, self.stops.cut(self.tokenizer.decode(new, skip_special_tokens=True))
 
     def _allowed_tokens(self, prompts: Sequence[str]):
         if not self.constrain_actions:
@@ -187,16 +173,6 @@ class Generator:
         return {"logits_processor": LogitsProcessorList([AllowedTokensProcessor(allowed, range(len(prompts)),
                                                                                 prompt_width)])}
 
-    def _stop_criteria(self):
-        """The stop-string criterion, built once per tokenizer and stop list: building it scans the whole
-        vocabulary (seconds), and transformers' own cache, keyed by the vocabulary, misses for fast tokenizers."""
-        key = (getattr(self.tokenizer, "name_or_path", ""), len(self.tokenizer), tuple(self.stop))
-        if key not in _STOP_CRITERIA:
-            from transformers import StopStringCriteria
-
-            _STOP_CRITERIA[key] = StopStringCriteria(self.tokenizer, list(self.stop))
-        return _STOP_CRITERIA[key]
-
     def render(self, instruction: str, input_text: str = "") -> str:
         """The model input for one instruction."""
         return self.template.render_prompt(instruction, input_text)
@@ -213,15 +189,15 @@ class Generator:
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
                                   "pad_token_id": self.tokenizer.pad_token_id}
-        if self.stop:
-            kwargs["stopping_criteria"] = StoppingCriteriaList([self._stop_criteria()])
+        if self.stops:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([self.stops.criteria(self.tokenizer)])
         if self.do_sample:
             kwargs["temperature"] = self.temperature
         kwargs.update(self._logits_processors(prompts, enc["input_ids"].shape[1]))
         out = self.model.generate(**enc, **kwargs)
         new_tokens = out[:, enc["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return [cut_at_stop(t, self.stop) for t in texts]
+        return [self.stops.cut(t) for t in texts]
 
     def batches(self, instructions: Sequence[str]) -> Iterator[list[int]]:
         """Indices of ``instructions`` grouped into batches of similar length (longest first)."""
@@ -276,7 +252,7 @@ class Generator:
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample,
                                   "pad_token_id": self.tokenizer.pad_token_id, "streamer": streamer,
                                   "stopping_criteria": StoppingCriteriaList(
-                                      [_Cancelled(), *([self._stop_criteria()] if self.stop else [])])}
+                                      [_Cancelled(), *([self.stops.criteria(self.tokenizer)] if self.stops else [])])}
         if self.do_sample:
             kwargs["temperature"] = self.temperature
         kwargs.update(self._logits_processors([prompt], enc["input_ids"].shape[1]))
@@ -298,13 +274,13 @@ class Generator:
                 if stopped:
                     continue
                 text += piece
-                cut = cut_at_stop(text, self.stop)
+                cut = self.stops.cut(text)
                 if len(cut) < len(text):
                     text, stopped = cut, True
                     cancel.set()
                     safe = len(text)
                 else:
-                    safe = len(text) - _partial_stop_len(text, self.stop)
+                    safe = len(text) - self.stops.pending(text)
                 if safe > sent:
                     yield text[sent:safe]
                     sent = safe
@@ -316,13 +292,3 @@ class Generator:
         if errors:
             raise errors[0]
 
-
-def _partial_stop_len(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
-    best = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), best, -1):
-            if text.endswith(stop[:n]):
-                best = n
-                break
-    return best

@@ -1,6 +1,7 @@
-"""The one prompt module: GPT4Tools prompt text, ReAct step formats, parsing, and chat templates.
+"""The one prompt module: GPT4Tools prompt text, ReAct steps as written, and chat templates.
 
-Data generation, training, evaluation and the agent all build and read prompts through here.
+Data generation, training, evaluation and the agent all build prompts through here; steps are read back
+by the one parser, :mod:`gpt4tools.react`.
 The wording follows the original GPT4Tools release byte for byte so official data files and
 released adapters see the text they were trained on.
 """
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gpt4tools.catalog import ToolSpec
+from gpt4tools.react import OBSERVATION_PREFIX, THOUGHT_PREFIX
 
 PROMPT_TEMPLATE = """GPT4Tools can handle various text and visual tasks, such as answering questions and providing in-depth explanations and discussions. It generates human-like text and uses tools to indirectly understand images. When referring to images, GPT4Tools follows strict file name rules. To complete visual tasks, GPT4Tools uses tools and stays loyal to observation outputs. Users can provide new images to GPT4Tools with a description, but tools must be used for subsequent tasks.
 TOOLS:
@@ -52,11 +54,6 @@ IMAGE_UPLOAD_TEMPLATE = (
     "Human: Provide an image named {image_path}. Description: {caption} Understand the image using tools.\n"
     "AI: Received."
 )
-THOUGHT_PREFIX = "Thought: Do I need to use a tool?"
-OBSERVATION_PREFIX = "Observation:"
-STOP_SEQUENCES: tuple[str, ...] = ("\nObservation:",)
-"""Where generation of one assistant step stops (the tool's result is not the model's to write)."""
-
 _IMAGE_DIRS = ("image", "images", "examples", "cache", None)
 
 
@@ -118,60 +115,6 @@ def random_image_name(rng: random.Random, num_chars: int = 8) -> str:
     return f"{folder}/{name}" if folder else name
 
 
-@dataclass
-class ReActStep:
-    """One parsed assistant step."""
-
-    thought: str | None = None  # "Yes", "No", or whatever followed the thought prefix
-    action: str | None = None
-    action_input: str | None = None
-    answer: str | None = None  # text after "AI:" for a final step
-
-    @property
-    def uses_tool(self) -> bool:
-        return self.action is not None
-
-
-_THOUGHT_RE = re.compile(r"Thought: Do I need to use a tool\? (.*)")
-_ACTION_RE = re.compile(r"Action: (.*)")
-_ACTION_INPUT_RE = re.compile(r"Action Input: (.*)")
-_AI_RE = re.compile(r"AI: (.*)", re.DOTALL)
-_DECISION_RE = re.compile(r"^Thought: Do I need to use a tool\? (\S+)", re.MULTILINE)
-_ACTION_NAME_RE = re.compile(r"^Action: ([^\n]*\S)", re.MULTILINE)
-
-
-def decision_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans in assistant text that carry its decisions: each ``Yes``/``No`` after the thought
-    prefix and each action name (the rest of a step follows from these and the prompt)."""
-    spans = [m.span(1) for m in _DECISION_RE.finditer(text)]
-    spans += [m.span(1) for m in _ACTION_NAME_RE.finditer(text)]
-    return sorted(spans)
-
-
-def first_step(text: str) -> str:
-    """``text`` up to where a second assistant step would begin (a later ``Thought:`` line).
-
-    A step ends at its observation or its answer; a model that goes on to write another thought is
-    imagining a turn that no agent runs (an answer followed by an invented tool call, say).
-    """
-    return text.split("\nThought:", 1)[0]
-
-
-def parse_step(text: str) -> ReActStep:
-    """Parse the first assistant step of a model output (tolerant: missing parts stay None)."""
-    text = first_step(text.split("\n" + OBSERVATION_PREFIX, 1)[0])
-    step = ReActStep()
-    if m := _THOUGHT_RE.search(text):
-        step.thought = m.group(1).strip()
-    if m := _ACTION_RE.search(text):
-        step.action = m.group(1).strip()
-    if m := _ACTION_INPUT_RE.search(text):
-        step.action_input = m.group(1).strip()
-    if step.action is None and (m := _AI_RE.search(text)):
-        step.answer = m.group(1).strip()
-    return step
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Chat templates: how a backbone sees (instruction, output).
 
@@ -189,7 +132,7 @@ class ChatTemplate:
     target_prefix: str = ""
     end: str | None = None
     system: str = ""
-    stop: tuple[str, ...] = field(default=())
+    stop: tuple[str, ...] = field(default=())  # the end of turn as text, where generation stops (gpt4tools.stops)
 
     def render_prompt(self, instruction: str, input_text: str = "") -> str:
         """Model input up to where the assistant starts writing."""
@@ -201,10 +144,6 @@ class ChatTemplate:
         """The assistant text the loss is computed on, end marker included."""
         end = self.end if self.end is not None else (eos_token or "")
         return f"{self.target_prefix}{output}{end}"
-
-    def stop_strings(self) -> list[str]:
-        """Strings at which generation of one step ends."""
-        return [*STOP_SEQUENCES, *self.stop]
 
 
 CHAT_TEMPLATES: dict[str, ChatTemplate] = {
@@ -245,7 +184,6 @@ class EncodedSample:
 
     input_ids: list[int]
     labels: list[int]
-    weights: list[float] | None = None  # per-token loss weights (None: every target token weighs 1)
 
     @property
     def num_target_tokens(self) -> int:
@@ -263,36 +201,22 @@ def split_sample(template: ChatTemplate | str, instruction: str, output: str, in
 
 
 def encode_sample(tokenizer, template: ChatTemplate | str, instruction: str, output: str, input_text: str = "",
-                  max_length: int | None = None, decision_weight: float = 1.0) -> EncodedSample:
+                  max_length: int | None = None) -> EncodedSample:
     """Tokenize a sample for training: prompt tokens carry label -100, every target token (end included) does not.
 
     Prompt and target are tokenized separately and concatenated, so the boundary is exact for any
     tokenizer. A prompt too long for ``max_length`` is cut from the left (the instruction's start
-    holds the least specific text); the target is never cut. With ``decision_weight`` other than 1 the
-    sample also gets per-token loss weights: target tokens overlapping :func:`decision_spans` weigh
-    ``decision_weight``, the others 1 (needs a fast tokenizer, for the character offsets).
+    holds the least specific text); the target is never cut.
     """
     prompt, target = split_sample(template, instruction, output, input_text, tokenizer.eos_token)
     prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    weighted = decision_weight != 1.0
-    if weighted and not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"decision_weight={decision_weight} needs a fast tokenizer (character offsets); "
-                         f"{type(tokenizer).__name__} is not one")
-    encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=weighted)
-    target_ids = list(encoded["input_ids"])
-    weights: list[float] | None = None
-    if weighted:
-        spans = decision_spans(target)
-        weights = [decision_weight if any(a < e and b > s for s, e in spans) else 1.0
-                   for a, b in encoded["offset_mapping"]]
+    target_ids = list(tokenizer(target, add_special_tokens=False)["input_ids"])
     if getattr(tokenizer, "eos_token_id", None) is not None and get_chat_template(template).end is None:
         if not target_ids or target_ids[-1] != tokenizer.eos_token_id:
             target_ids = [*target_ids, tokenizer.eos_token_id]
-            weights = None if weights is None else [*weights, 1.0]
     if max_length is not None and len(prompt_ids) + len(target_ids) > max_length:
         keep = max_length - len(target_ids)
         if keep <= 0:
             raise ValueError(f"target alone has {len(target_ids)} tokens, more than max_length={max_length}")
         prompt_ids = prompt_ids[-keep:]
-    return EncodedSample(prompt_ids + target_ids, [IGNORE_INDEX] * len(prompt_ids) + target_ids,
-                         None if weights is None else [0.0] * len(prompt_ids) + weights)
+    return EncodedSample(prompt_ids + target_ids, [IGNORE_INDEX] * len(prompt_ids) + target_ids)

@@ -49,7 +49,7 @@ def test_base_model_is_said_plainly_without_an_adapter(tmp_path):
     cfg = compose("infer", ["model=tiny", f"paths.output_root={tmp_path}"], output_dir=str(tmp_path))
     llm, what = build_llm(cfg)
     assert "base model, no adapter" in what and "make demo" in what
-    assert "\nHuman:" in llm.generator.stop and "\nObservation:" in llm.generator.stop
+    assert "\nHuman:" in llm.generator.stops and "\nObservation:" in llm.generator.stops
 
 
 def test_auto_adapter_from_the_last_training_run_is_loaded(tmp_path, tiny_model_cfg, smollm2_tokenizer):

@@ -9,7 +9,7 @@ from agent_doubles import FakeTool, FakeWorkspace, ScriptedLLM, reply, step
 from PIL import Image
 
 from gpt4tools.agent import Agent, AgentSettings, ChatHistory, ChatSession
-from gpt4tools.prompt import parse_step
+from gpt4tools.react import parse_step
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def _main_for(group: str) -> str:
 def test_main_config_composes(main):
     cfg = compose(main, return_hydra_config=True)
     assert cfg.task_name
-    assert "model" in cfg or main not in ("train", "evaluate", "infer")
+    assert "model" in cfg or main != "train"  # evaluate / infer / merge: null, the adapter names its base model
 
 
 @pytest.mark.parametrize(("group", "name"), GROUP_FILES, ids=[f"{g}/{n}" for g, n in GROUP_FILES])

@@ -5,6 +5,7 @@ import torch
 
 from gpt4tools.decoding import iter_ragged_greedy, supports_ragged_model
 from gpt4tools.inference import Generator
+from gpt4tools.stops import StopStrings
 
 INSTRUCTIONS = ["Segment the dog.", "What is in the picture of the beach at sunset? Describe it in detail.", "Hi",
                 "Draw a cat", "Remove the red car from image/abc.png and then describe what is left in the picture",
@@ -34,7 +35,7 @@ def test_rows_end_at_eos_and_at_stop_strings(tiny_model, smollm2_tokenizer):
         assert ended[i] == expected
     # a stop string made of row 1's third token ends that row right after it
     stop = tok.decode(free[1][2:3])
-    stopped = dict(iter_ragged_greedy(tiny_model, prompts, max_new_tokens=6, eos_token_ids=[], stop_strings=[stop],
+    stopped = dict(iter_ragged_greedy(tiny_model, prompts, max_new_tokens=6, eos_token_ids=[], stops=StopStrings([stop]),
                                       tokenizer=tok, max_batch=3))
     assert stopped[1] == free[1][: len(stopped[1])] and len(stopped[1]) <= 3
     assert stop in tok.decode(stopped[1])

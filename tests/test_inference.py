@@ -1,13 +1,33 @@
-"""Shared generation: stop strings, batching order, left padding equivalence."""
+"""Shared generation: the one stop-string rule, batching order, left padding equivalence."""
 
 import torch
 
-from gpt4tools.inference import Generator, cut_at_stop
+from gpt4tools.inference import Generator
+from gpt4tools.stops import StopStrings
 
 
-def test_cut_at_stop_takes_the_earliest():
-    assert cut_at_stop("a\nObservation: b<|im_end|>", ["<|im_end|>", "\nObservation:"]) == "a"
-    assert cut_at_stop("plain", ["\nObservation:"]) == "plain"
+def test_stops_cut_at_the_earliest():
+    stops = StopStrings(["<|im_end|>", "\nObservation:"])
+    assert stops.cut("a\nObservation: b<|im_end|>") == "a"
+    assert stops.cut("plain") == "plain" and stops.position("plain") is None
+
+
+def test_a_step_stops_at_its_observation_the_end_of_turn_and_the_extras():
+    assert list(StopStrings.for_step("chatml", ["\nHuman:", "<|im_end|>"])) == ["\nObservation:", "<|im_end|>",
+                                                                             "\nHuman:"]
+    assert list(StopStrings.for_step(None)) == ["\nObservation:"]
+    gen = Generator.__new__(Generator)
+    gen.template, gen.stop, gen.tokenizer = "vicuna_v1_1", ["\nHuman:"], type("T", (), {"pad_token": "x"})()
+    Generator.__post_init__(gen)
+    assert "\nObservation:" in gen.stops and "\nHuman:" in gen.stops
+
+
+def test_a_row_stops_when_its_decoded_tail_holds_a_stop(smollm2_tokenizer):
+    tok = smollm2_tokenizer
+    stops = StopStrings(["\nObservation:"])
+    assert stops.in_tokens(tok("Action Input: a.png\nObservation: b")["input_ids"], tok)
+    assert not stops.in_tokens(tok("Action Input: a.png\nObserv")["input_ids"], tok)
+    assert not StopStrings().in_tokens(tok("x")["input_ids"], tok)
 
 
 def test_batched_generation_equals_one_by_one(tiny_model, smollm2_tokenizer):
@@ -34,7 +54,6 @@ def test_stream_yields_the_same_text_as_generate(tiny_model, smollm2_tokenizer):
 
 
 def test_stream_holds_back_a_partial_stop_string():
-    from gpt4tools.inference import _partial_stop_len
-
-    assert _partial_stop_len("Action Input: a\nObserv", ["\nObservation:"]) == len("\nObserv")
-    assert _partial_stop_len("done.", ["\nObservation:"]) == 0
+    stops = StopStrings(["\nObservation:"])
+    assert stops.pending("Action Input: a\nObserv") == len("\nObserv")
+    assert stops.pending("done.") == 0

@@ -1,4 +1,4 @@
-"""The prompt module: GPT4Tools text, parsing, chat templates and loss masking."""
+"""The prompt module: GPT4Tools text, steps read back by the shared parser, chat templates and loss masking."""
 
 import random
 
@@ -12,12 +12,12 @@ from gpt4tools.prompt import (
     encode_sample,
     final_step,
     image_upload_turn,
-    parse_step,
     random_image_name,
     render_prompt,
     split_sample,
     tool_step,
 )
+from gpt4tools.react import parse_step
 
 
 def test_render_prompt_shows_only_given_tools():

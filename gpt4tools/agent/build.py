@@ -13,7 +13,6 @@ from gpt4tools.agent.loop import Agent, AgentSettings
 from gpt4tools.agent.protocols import Tool, Workspace
 from gpt4tools.agent.turnlog import TurnLog
 from gpt4tools.catalog import select_tools
-from gpt4tools.prompt import get_chat_template
 
 log = logging.getLogger(__name__)
 
@@ -44,36 +43,32 @@ def resolve_adapter(cfg: DictConfig) -> Path | None:
 
 
 def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:
-    """Load the backbone (+ adapter) and wrap it for the agent; returns (llm, a line saying what was loaded)."""
+    """Load the backbone (+ adapter) and wrap it for the agent; returns (llm, a line saying what was loaded).
+
+    The base model is the adapter's own (``model`` left out) or ``model=`` (checked against the adapter); an
+    adapter that does not fit is an error, never a silent fall-back to the base model.
+    """
     from gpt4tools.inference import Generator, load_for_inference, resolve_device
+    from gpt4tools.models.choice import base_model_for
 
     adapter = resolve_adapter(cfg)
     merged = cfg.get("merged")
-    auto = str(cfg.get("adapter")) == "auto"
+    model_cfg = base_model_for(adapter, cfg.get("model"))
     placement = {"dtype": str(cfg.get("dtype", "auto")), "device": resolve_device(str(cfg.get("llm_device", "auto")))}
-    try:
-        model, tokenizer = load_for_inference(cfg.model, adapter=adapter, merged=merged, **placement)
-    except Exception as exc:
-        if not (auto and adapter is not None):
-            raise
-        log.warning("The last training run's adapter %s does not load on %s (%s); using the base model",
-                    adapter, cfg.model.name, exc)
-        adapter = None
-        model, tokenizer = load_for_inference(cfg.model, merged=merged, **placement)
+    model, tokenizer = load_for_inference(model_cfg, adapter=adapter, merged=merged, **placement)
     if merged is not None:
-        what = f"{cfg.model.name} merged weights from {merged}"
+        what = f"{model_cfg.name} merged weights from {merged}"
     elif adapter is not None:
-        what = f"{cfg.model.name} + LoRA adapter {adapter}"
+        what = f"{model_cfg.name} + LoRA adapter {adapter}"
     else:
-        what = f"{cfg.model.name} base model, no adapter" + (
+        what = f"{model_cfg.name} base model, no adapter" + (
             " (no training run with an adapter was found under "
-            f"{cfg.paths.output_root}/train; run `make demo` to train one)" if auto else "")
+            f"{cfg.paths.output_root}/train; run `make demo` to train one)" if str(cfg.get("adapter")) == "auto" else "")
     gen = cfg.generation
-    template = get_chat_template(cfg.model.chat_template)
-    generator = Generator(model, tokenizer, template, max_new_tokens=gen.max_new_tokens, batch_size=1,
-                          stop=[*template.stop_strings(), *gen.get("stop", [])], do_sample=gen.do_sample,
-                          temperature=gen.temperature, constrain_actions=bool(gen.get("constrain_actions", False)))
-    return GeneratorLLM(generator, name=str(cfg.get("served_model_name") or cfg.model.name)), what
+    generator = Generator(model, tokenizer, model_cfg.chat_template, max_new_tokens=gen.max_new_tokens, batch_size=1,
+                          stop=list(gen.get("stop") or []), do_sample=gen.do_sample, temperature=gen.temperature,
+                          constrain_actions=bool(gen.get("constrain_actions", False)))
+    return GeneratorLLM(generator, name=str(cfg.get("served_model_name") or model_cfg.name)), what
 
 
 def build_workspace(cfg: DictConfig) -> Workspace:

@@ -79,8 +79,8 @@ class GeneratorLLM:
         if temperature is not None:
             changes["do_sample"] = temperature > 0
             changes["temperature"] = temperature if temperature > 0 else 1.0
-        if stop is not None:  # the template's own stops plus these (the agent's extra stops are dropped)
-            changes["stop"] = [*g.template.stop_strings(), *stop]
+        if stop is not None:  # these instead of the agent's extra stops (the step's own always apply)
+            changes["stop"] = list(stop)
         view = GeneratorLLM(replace(g, **changes) if changes else g, self.name)
         view.lock = self.lock
         view.seed = seed if seed is not None else self.seed

@@ -31,11 +31,14 @@ from gpt4tools.catalog import (
     format_action_input,
     parse_action_input,
 )
-from gpt4tools.prompt import ReActStep, continue_after_observation, parse_step, render_prompt, tool_step
+from gpt4tools.prompt import continue_after_observation, render_prompt, tool_step
+from gpt4tools.react import ReActStep, parse_step
+from gpt4tools.stops import StopStrings
 
 log = logging.getLogger(__name__)
 
 _IMAGE_PATH_RE = re.compile(r"[\w./\\-]+\.(?:png|jpe?g|webp|bmp)", re.IGNORECASE)
+_HUMAN_TURN = StopStrings(["\nHuman:"])  # an answer ends where a model would start writing the human's next turn
 
 
 @dataclass
@@ -261,8 +264,7 @@ class Agent:
                                 prompt_ms=prompt_ms, generate_s=time.perf_counter() - t0)
             steps.append(record)
             if parsed.action is None and parsed.answer is not None:
-                # the answer ends where a model would start writing the human's next turn
-                answer = parsed.answer.split("\nHuman:", 1)[0].strip()
+                answer = _HUMAN_TURN.cut(parsed.answer).strip()
                 if on_step is not None:
                     on_step(record)
                 break

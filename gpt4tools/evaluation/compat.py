@@ -3,7 +3,8 @@
 Rules reproduced (and each covered by a hand-computed test):
 
 * every ``Thought: Do I need to use a tool? (.*)``, ``Action: (.*)`` and ``Action Input: (.*)``
-  match is collected (values stripped) and compared position by position over
+  match is collected (values stripped; :func:`gpt4tools.react.find_lines`, the shared parser, keeps the
+  original's patterns) and compared position by position over
   ``max(len(pred), len(gt))`` positions; positions only one side has score 0;
 * an item is a tool item iff its gt output contains both ``Action:`` and ``Action Input:``;
   gt thoughts are cut to the number of gt actions;
@@ -24,30 +25,15 @@ vectors) come out the same.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from gpt4tools.evaluation.bleu import bleu1
 from gpt4tools.evaluation.scores import NO_TOOL, ItemScore
-
-THOUGHT_RE = re.compile(r"Thought: Do I need to use a tool\? (.*)")
-ACTION_RE = re.compile(r"Action: (.*)")
-ACTION_INPUT_RE = re.compile(r"Action Input: (.*)")
-AI_RE = re.compile(r"AI: (.*)")
+from gpt4tools.react import find_lines, is_tool_output
 
 
 class GroundTruthError(ValueError):
     """A gt output the scorer cannot use (e.g. unpaired Action / Action Input lines)."""
-
-
-def _found(pattern: re.Pattern, text: str) -> list[str]:
-    return [m.strip() for m in pattern.findall(text)]
-
-
-def is_tool_output(gt_output: str) -> bool:
-    """The original's test for a tool-use item."""
-    return "Action:" in gt_output and "Action Input:" in gt_output
 
 
 def positional(gt: list[str], pred: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,30 +77,28 @@ def _iou(res: np.ndarray, tgt: np.ndarray) -> float:
 
 def score_compat(gt_output: str, prediction: str, item_id: str = "") -> ItemScore:
     """Score one prediction (the model's text after the prompt, already stripped) against a gt output."""
-    pred_actions = _found(ACTION_RE, prediction)
-    pred_tool = pred_actions[0] if pred_actions else NO_TOOL
-    pred_thought = _found(THOUGHT_RE, prediction)
-    gt_thought = _found(THOUGHT_RE, gt_output)
+    pred, gt = find_lines(prediction), find_lines(gt_output)
+    pred_tool = pred.actions[0] if pred.actions else NO_TOOL
+    pred_thought, gt_thought = pred.thoughts, gt.thoughts
     with np.errstate(all="ignore"):
         if is_tool_output(gt_output):
-            gt_actions, gt_args = _found(ACTION_RE, gt_output), _found(ACTION_INPUT_RE, gt_output)
-            if len(gt_actions) != len(gt_args):
-                raise GroundTruthError(f"item {item_id!r}: gt output has {len(gt_actions)} Action lines but "
-                                       f"{len(gt_args)} Action Input lines")
-            gt_thought = gt_thought[: len(gt_actions)]
-            act, act_gt = positional(gt_actions, pred_actions)
-            args, args_gt = arguments(gt_args, _found(ACTION_INPUT_RE, prediction))
-            if len(pred_thought) == len(pred_actions) + 1 and pred_thought[-1] == "No":
+            if len(gt.actions) != len(gt.action_inputs):
+                raise GroundTruthError(f"item {item_id!r}: gt output has {len(gt.actions)} Action lines but "
+                                       f"{len(gt.action_inputs)} Action Input lines")
+            gt_thought = gt_thought[: len(gt.actions)]
+            act, act_gt = positional(gt.actions, pred.actions)
+            args, args_gt = arguments(gt.action_inputs, pred.action_inputs)
+            if len(pred_thought) == len(pred.actions) + 1 and pred_thought[-1] == "No":
                 pred_thought = pred_thought[:-1]
             th, th_gt = positional(gt_thought, pred_thought)
             thought, action, arg = float(np.mean(th)), float(np.mean(act)), float(np.mean(args))
             iou = _iou(np.concatenate([th, act, args]), np.concatenate([th_gt, act_gt, args_gt]))
             ok = not (thought < 1.0 or action < 1.0 or arg < 0.5)
-            gt_tool = gt_actions[0] if gt_actions else NO_TOOL
+            gt_tool = gt.actions[0] if gt.actions else NO_TOOL
             return ItemScore(item_id, thought, action, arg, float(ok), iou, gt_tool, pred_tool)
         th, th_gt = positional(gt_thought, pred_thought)
         thought = float(np.mean(th))
-        if not pred_thought or pred_thought[0].strip() != "No" or not AI_RE.findall(prediction):
+        if not pred_thought or pred_thought[0].strip() != "No" or not pred.answers:
             thought = 0.0
         ok = not thought < 1.0
         rest = 1.0 if ok else 0.0

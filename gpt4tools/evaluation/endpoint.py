@@ -13,8 +13,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from gpt4tools.inference import cut_at_stop
-from gpt4tools.prompt import STOP_SEQUENCES
+from gpt4tools.stops import StopStrings
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +29,8 @@ class EndpointGenerator:
             servers such as vLLM accept any key).
         api: ``chat`` (chat completions, the instruction as one user message) or ``completions``.
         concurrency: requests in flight at once (one "batch").
+        stop: extra stop strings; ``\\nObservation:`` always applies (:meth:`StopStrings.for_step`, sent to the
+            server and cut again here).
     """
 
     model: str
@@ -38,7 +39,7 @@ class EndpointGenerator:
     api: str = "chat"
     max_new_tokens: int = 256
     temperature: float = 0.0
-    stop: Sequence[str] = field(default_factory=lambda: list(STOP_SEQUENCES))
+    stop: Sequence[str] = field(default_factory=list)
     max_retries: int = 5
     timeout: float = 60.0
     concurrency: int = 4
@@ -49,6 +50,7 @@ class EndpointGenerator:
 
         if self.api not in ("chat", "completions"):
             raise ValueError(f"endpoint.api must be chat or completions, got {self.api!r}")
+        self.stops = StopStrings.for_step(None, self.stop)
         key = os.environ.get(self.api_key_env) or "not-needed"
         self.client = OpenAI(base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=0)
 
@@ -56,13 +58,13 @@ class EndpointGenerator:
         if self.api == "chat":
             resp = self.client.chat.completions.create(
                 model=self.model, messages=[{"role": "user", "content": prompt}], max_tokens=self.max_new_tokens,
-                temperature=self.temperature, stop=list(self.stop))
+                temperature=self.temperature, stop=list(self.stops))
             text = resp.choices[0].message.content or ""
         else:
             resp = self.client.completions.create(model=self.model, prompt=prompt, max_tokens=self.max_new_tokens,
-                                                  temperature=self.temperature, stop=list(self.stop))
+                                                  temperature=self.temperature, stop=list(self.stops))
             text = resp.choices[0].text or ""
-        return cut_at_stop(text, self.stop)
+        return self.stops.cut(text)
 
     def complete(self, prompt: str) -> str:
         """One completion with bounded retries on connection, timeout, rate-limit and server errors."""

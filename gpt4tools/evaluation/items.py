@@ -14,8 +14,8 @@ from pathlib import Path
 
 from gpt4tools.catalog import CATALOG, ToolSpec, get_tool
 from gpt4tools.data.io import DataFormatError, read_json_records
-from gpt4tools.evaluation.compat import ACTION_RE, is_tool_output
 from gpt4tools.evaluation.scores import NO_TOOL
+from gpt4tools.react import STEP_END, first_action, is_tool_output, needs_tool
 
 REQUIRED_FIELDS = ("id", "instruction", "output")
 STEP_KINDS = ("first tool call", "next tool after an observation", "answer after an observation", "no-tool request")
@@ -39,9 +39,15 @@ class EvalItem:
     set: str = ""
 
     @property
+    def needs_tool(self) -> bool:
+        """Whether the gt output calls a tool (its first thought is ``Yes``); reports score these items and the
+        others (no tool needed) apart."""
+        return needs_tool(self.output)
+
+    @property
     def step_kind(self) -> str:
         """Which decision the item tests, from its text alone (see :data:`STEP_KINDS`)."""
-        after_observation = "\nObservation:" in self.instruction.rsplit("\nNew input:", 1)[-1]
+        after_observation = STEP_END in self.instruction.rsplit("\nNew input:", 1)[-1]
         if not is_tool_output(self.output):
             return STEP_KINDS[2] if after_observation else STEP_KINDS[3]
         return STEP_KINDS[1] if after_observation else STEP_KINDS[0]
@@ -66,9 +72,8 @@ def _tool_of(record: dict) -> str:
         except KeyError:
             return str(tool)
     output = str(record["output"])
-    if is_tool_output(output) and (m := ACTION_RE.search(output)):
-        return m.group(1).strip()
-    return NO_TOOL
+    action = first_action(output) if is_tool_output(output) else None
+    return action if action is not None else NO_TOOL
 
 
 def load_eval_set(path: str | Path, name: str | None = None) -> list[EvalItem]:

@@ -4,7 +4,7 @@ Differences from ``compat`` (the original rules), each deliberate:
 
 * the prediction is cut at its first ``Observation:`` and at a second ``Thought:`` line - what follows
   is the model imagining the tool's result or its own next turn, which a real agent never lets it write
-  or run (:func:`gpt4tools.prompt.first_step`);
+  or run (:func:`gpt4tools.react.parse_step`, the parser the agent runs on);
 * the thought must be exactly ``Yes`` (tool items) or ``No`` (no-tool items); no forgiveness needed;
 * arguments are split by the **gt tool's schema** (:func:`gpt4tools.catalog.parse_action_input`),
   so commas inside a text argument are fine; an input that does not fit the schema scores 0;
@@ -29,12 +29,10 @@ from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
 from gpt4tools.catalog import ArgKind, ArgumentError, OutputKind, ToolSpec, find_by_name, parse_action_input
-from gpt4tools.evaluation.compat import ACTION_INPUT_RE, ACTION_RE, AI_RE, THOUGHT_RE, is_tool_output
 from gpt4tools.evaluation.scores import NO_TOOL, ItemScore
-from gpt4tools.prompt import first_step
+from gpt4tools.react import find_lines, first_action, is_tool_output, parse_step
 
 _IMAGE_RE = re.compile(r"\.(png|jpe?g|bmp|gif|webp)$", re.IGNORECASE)
-_OBSERVATION_RE = re.compile(r"\n?Observation:")
 
 
 def text_similarity(gt: str, pred: str) -> float:
@@ -55,11 +53,6 @@ def _schema_for(gt_action: str, gt_input: str) -> ToolSpec:
         kinds = (*kinds, ArgKind.TEXT)
     return ToolSpec(key=gt_action, name=gt_action, description="", args=kinds, output=OutputKind.TEXT,
                     arg_names=tuple(k.value for k in kinds))
-
-
-def _first(pattern: re.Pattern, text: str) -> str | None:
-    m = pattern.search(text)
-    return m.group(1).strip() if m else None
 
 
 def argument_scores(spec: ToolSpec, gt_input: str, pred_input: str | None) -> list[float]:
@@ -87,26 +80,25 @@ def score_strict(gt_output: str | None, prediction: str | None, item_id: str = "
                  args_threshold: float = 0.5) -> ItemScore:
     """Score one prediction strictly; ``prediction=None`` means the item was never predicted."""
     gt_output = gt_output or ""
-    gt_tool = _first(ACTION_RE, gt_output) if is_tool_output(gt_output) else None
+    gt_tool = first_action(gt_output) if is_tool_output(gt_output) else None
     if prediction is None:
         return ItemScore(item_id, 0.0, 0.0, 0.0, 0.0, 0.0, gt_tool or NO_TOOL, NO_TOOL, missing=True)
-    step = first_step(_OBSERVATION_RE.split(prediction, maxsplit=1)[0])
-    thought, action = _first(THOUGHT_RE, step), _first(ACTION_RE, step)
-    pred_tool = action or NO_TOOL
+    step = parse_step(prediction)
+    pred_tool = step.action or NO_TOOL
     if gt_tool is None:
-        answer = _first(AI_RE, step)
-        t = float(thought == "No")
-        ok = float(t == 1.0 and action is None and bool(answer))
+        t = float(step.thought == "No")
+        ok = float(t == 1.0 and step.action is None and bool(step.answer))
         return ItemScore(item_id, t, ok, ok, ok, t, NO_TOOL, pred_tool)
-    gt_input = _first(ACTION_INPUT_RE, gt_output) or ""
+    gt_inputs = find_lines(gt_output).action_inputs
+    gt_input = gt_inputs[0] if gt_inputs else ""
     spec = _schema_for(gt_tool, gt_input)
     try:
         parse_action_input(spec, gt_input)
     except ArgumentError as err:
         raise ValueError(f"item {item_id!r}: gt Action Input does not fit its tool: {err}") from None
-    t = float(thought == "Yes")
-    a = float(action == gt_tool)
-    values = argument_scores(spec, gt_input, _first(ACTION_INPUT_RE, step))
+    t = float(step.thought == "Yes")
+    a = float(step.action == gt_tool)
+    values = argument_scores(spec, gt_input, step.action_input)
     g = sum(values) / len(values)
     ok = float(t == 1.0 and a == 1.0 and min(values) >= args_threshold)
     return ItemScore(item_id, t, a, g, ok, (t + a + g) / 3.0, gt_tool, pred_tool)

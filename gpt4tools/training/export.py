@@ -1,4 +1,10 @@
-"""The self-describing ``adapter/`` folder and loading of peft adapters (ours or released GPT4Tools ones)."""
+"""The self-describing ``adapter/`` folder and loading of peft adapters (ours or released GPT4Tools ones).
+
+An adapter folder written by :func:`save_adapter` holds, beside peft's ``adapter_config.json`` and weights:
+``train_config.yaml`` (the resolved training config; its ``model`` node names the base model, so evaluation and
+the agent need no ``model=``), ``chat_template.json``, ``prompt_format.json`` (the GPT4Tools prompt and step
+formats it was trained on), ``tool_catalog.json`` and the tokenizer.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gpt4tools.catalog import CATALOG
-from gpt4tools.prompt import get_chat_template
+from gpt4tools.prompt import IMAGE_UPLOAD_TEMPLATE, PROMPT_TEMPLATE, get_chat_template
+from gpt4tools.react import OBSERVATION_PREFIX, STEP_END, THOUGHT_PREFIX
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -20,6 +27,7 @@ log = get_logger(__name__)
 CONFIG_FILE = "train_config.yaml"
 TEMPLATE_FILE = "chat_template.json"
 CATALOG_FILE = "tool_catalog.json"
+PROMPT_FILE = "prompt_format.json"
 
 
 def catalog_snapshot() -> list[dict[str, Any]]:
@@ -27,14 +35,20 @@ def catalog_snapshot() -> list[dict[str, Any]]:
     return [json.loads(json.dumps(dataclasses.asdict(spec), default=str)) for spec in CATALOG.values()]
 
 
+def prompt_format() -> dict[str, Any]:
+    """The GPT4Tools prompt and ReAct step formats the adapter was trained on."""
+    return {"prompt_template": PROMPT_TEMPLATE, "image_upload_template": IMAGE_UPLOAD_TEMPLATE,
+            "thought_prefix": THOUGHT_PREFIX, "observation_prefix": OBSERVATION_PREFIX, "step_end": STEP_END}
+
+
 PROGRESS_FILE = "training_progress.json"
 
 
 def save_adapter(model, cfg: DictConfig, tokenizer, folder: str | Path,
                  progress: dict[str, Any] | None = None) -> Path:
-    """Write ``folder`` = peft adapter (adapter_config.json, adapter_model.safetensors) + resolved config,
-    chat template, tool-catalog snapshot and tokenizer; ``progress`` (optimizer steps, samples seen)
-    goes to ``training_progress.json``."""
+    """Write ``folder`` = peft adapter (adapter_config.json, adapter_model.safetensors) + resolved config (with the
+    base model's node), chat template, prompt format, tool-catalog snapshot and tokenizer; ``progress`` (optimizer
+    steps, samples seen) goes to ``training_progress.json``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if progress is not None:
@@ -43,6 +57,7 @@ def save_adapter(model, cfg: DictConfig, tokenizer, folder: str | Path,
     OmegaConf.save(cfg, folder / CONFIG_FILE, resolve=True)
     template = get_chat_template(cfg.model.chat_template)
     (folder / TEMPLATE_FILE).write_text(json.dumps(dataclasses.asdict(template), indent=2))
+    (folder / PROMPT_FILE).write_text(json.dumps(prompt_format(), indent=2))
     (folder / CATALOG_FILE).write_text(json.dumps(catalog_snapshot(), indent=2))
     tokenizer.save_pretrained(str(folder))
     log.info("adapter saved to %s", folder)
@@ -59,6 +74,18 @@ def adapter_train_config(folder: str | Path) -> DictConfig | None:
     """The resolved training config saved with an adapter of ours (None for released adapters)."""
     path = Path(folder) / CONFIG_FILE
     return OmegaConf.load(path) if path.is_file() else None
+
+
+def adapter_base_model(folder: str | Path) -> DictConfig | None:
+    """The ``model`` node of the base an adapter of ours was trained on (None when the folder does not say)."""
+    saved = adapter_train_config(folder)
+    return saved.model if saved is not None and saved.get("model") is not None else None
+
+
+def adapter_base_path(folder: str | Path) -> str | None:
+    """peft's record of the base (``base_model_name_or_path`` in ``adapter_config.json``), when it has one."""
+    path = Path(folder) / "adapter_config.json"
+    return (json.loads(path.read_text()).get("base_model_name_or_path") or None) if path.is_file() else None
 
 
 def _clean_lora_config(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
