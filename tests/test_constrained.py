@@ -7,7 +7,8 @@ from gpt4tools.catalog import get_tool
 from gpt4tools.constrained import ActionNameConstraint, AllowedTokensProcessor, prompt_constraints
 from gpt4tools.decoding import iter_ragged_greedy
 from gpt4tools.inference import Generator
-from gpt4tools.prompt import THOUGHT_PREFIX, listed_tool_names, parse_step, render_prompt
+from gpt4tools.prompt import THOUGHT_PREFIX, listed_tool_names, render_prompt
+from gpt4tools.react import parse_step
 
 NAMES = ["Segment the Image", "Detection", "Detect the Give Object"]
 
@@ -80,16 +81,12 @@ def test_generator_option_changes_nothing_outside_action_lines(tiny_model, smoll
 
 
 def test_an_endpoint_cannot_be_constrained():
-    from omegaconf import OmegaConf
+    from gpt4tools.evaluation import Endpoint, EvalSettings
+    from gpt4tools.evaluation.sources import open_source
 
-    from gpt4tools.evaluation.run import build_generator
-
-    cfg = OmegaConf.create({"generation": {"max_new_tokens": 8, "stop": None, "do_sample": False, "temperature": 1.0,
-                                           "constrain_actions": True},
-                            "endpoint": {"model": "gpt-x", "base_url": "http://localhost:1", "api_key_env": "K",
-                                         "api": "chat", "max_retries": 1, "timeout": 1, "concurrency": 1}})
+    settings = EvalSettings.from_config(generation={"constrain_actions": True})
     with pytest.raises(ValueError, match="constrain_actions"):
-        build_generator(cfg)
+        open_source(Endpoint("gpt-x", base_url="http://localhost:1", max_retries=1, timeout=1, concurrency=1), settings)
 
 
 def test_streaming_takes_the_constraint_too(tiny_model, smollm2_tokenizer, monkeypatch):

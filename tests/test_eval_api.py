@@ -1,4 +1,4 @@
-"""Programmatic evaluation (what training calls) and the OpenAI-compatible endpoint path."""
+"""Programmatic evaluation (what training and the benchmarks call) and the OpenAI-compatible endpoint path."""
 
 import json
 import threading
@@ -7,24 +7,58 @@ from pathlib import Path
 
 import pytest
 
+from gpt4tools.evaluation import EvalSettings, LoadedModel, LocalModel, evaluate
+
 FIXTURES = Path(__file__).resolve().parents[1] / "eval" / "fixtures"
 SETS = {"val_seen": FIXTURES / "mini_val_seen.json", "test_unseen": FIXTURES / "mini_test_unseen.json"}
+SETTINGS = dict(generation={"max_new_tokens": 4, "batch_size": 4}, dtype="float32", plots=False)
 
 
-def test_evaluate_tuned_vs_zero_shot(tiny_model_cfg, smollm2_tokenizer, tmp_path):
+def _peft(tiny_model_cfg, tokenizer):
+    import torch
     from peft import LoraConfig, get_peft_model
 
-    from gpt4tools.evaluation import evaluate_tuned_vs_zero_shot
     from gpt4tools.models import load_model
 
-    model = get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
-                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-    out = evaluate_tuned_vs_zero_shot(model, smollm2_tokenizer, "chatml", SETS, tmp_path,
-                                      gen_cfg={"max_new_tokens": 3, "batch_size": 4}, limit=2, plots=False)
-    assert out["tuned"]["sets"]["val_seen"]["compat"]["overall"]["n"] == 2
+    torch.manual_seed(0)
+    return get_peft_model(load_model(tiny_model_cfg, tokenizer),
+                          LoraConfig(r=2, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+
+
+def _responses(folder: Path) -> dict[str, str]:
+    lines = (folder / "predictions.jsonl").read_text().splitlines()
+    return {(r := json.loads(x))["id"]: r["response"] for x in lines}
+
+
+def test_a_loaded_peft_model_is_scored_tuned_and_zero_shot(tiny_model_cfg, smollm2_tokenizer, tmp_path):
+    model = _peft(tiny_model_cfg, smollm2_tokenizer)
+    report = evaluate(LoadedModel(model, smollm2_tokenizer, "chatml", "tiny"), SETS, tmp_path,
+                      EvalSettings.from_config(limit=2, zero_shot=True, label="tuned", **SETTINGS))
+    assert report["sets"]["val_seen"]["compat"]["overall"]["n"] == 2
     table = (tmp_path / "comparison.md").read_text()
     assert "| val_seen | compat | tuned | 2 |" in table and "| test_unseen | strict | zero_shot | 2 |" in table
-    assert (tmp_path / "tuned" / "predictions.jsonl").is_file() and (tmp_path / "zero_shot" / "report.json").is_file()
+    assert (tmp_path / "zero_shot" / "report.json").is_file()
+    lora_layers = [m for m in model.modules() if hasattr(m, "lora_A")]
+    assert lora_layers and not any(m.disable_adapters for m in lora_layers)  # the adapter is on again afterwards
+
+
+def test_zero_shot_disables_the_adapter_of_the_one_loaded_model(tiny_model_cfg, smollm2_tokenizer, tmp_path,
+                                                                 monkeypatch):
+    """The baseline is the base model (same predictions as loading it alone), from the model loaded once."""
+    import gpt4tools.inference as inference
+
+    _peft(tiny_model_cfg, smollm2_tokenizer).save_pretrained(tmp_path / "adapter")
+    loads = []
+    real = inference.load_model
+    monkeypatch.setattr(inference, "load_model", lambda *a, **k: loads.append(1) or real(*a, **k))
+    settings = EvalSettings.from_config(limit=3, zero_shot=True, **SETTINGS)
+    evaluate(LocalModel(tiny_model_cfg, tmp_path / "adapter"), {"s": SETS["val_seen"]}, tmp_path / "tuned", settings)
+    assert len(loads) == 1
+    evaluate(LocalModel(tiny_model_cfg), {"s": SETS["val_seen"]}, tmp_path / "base",
+             EvalSettings.from_config(limit=3, **SETTINGS))
+    zero_shot, base, tuned = (_responses(tmp_path / f) for f in ("tuned/zero_shot", "base", "tuned"))
+    assert zero_shot == base and len(base) == 3
+    assert tuned != base  # the adapter was on for the tuned predictions
 
 
 class _FakeOpenAI(BaseHTTPRequestHandler):

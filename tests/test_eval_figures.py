@@ -49,7 +49,7 @@ def test_ablation_table_labels_jobs_by_their_overrides_and_skips_zero_shot(tmp_p
         called = "Segment the Image" if exp == "ablate_no_negatives" else "(no tool)"
         (job / "eval" / "scores" / "val_seen.compat.jsonl").write_text(
             json.dumps({"gt_tool": "none", "pred_tool": called}) + "\n"
-            + json.dumps({"gt_tool": "none", "pred_tool": "(no tool)"}) + "\n"
+            + json.dumps({"gt_tool": "(no tool)", "pred_tool": "(no tool)"}) + "\n"  # as the scorers write it
             + json.dumps({"gt_tool": "Segment the Image", "pred_tool": "Segment the Image"}) + "\n")
         _report(job / "eval" / "zero_shot", "zero_shot", {"val_seen": 0.0, "test_unseen": 0.0}, None)
         (job / ".hydra").mkdir()

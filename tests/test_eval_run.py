@@ -111,11 +111,12 @@ def test_shards_merge_to_the_unsharded_predictions(tmp_path):
     with pytest.raises(EvalDataError, match=r"shards \[1\] of 3 are missing"):
         run(_cfg(tmp_path / "merged", f"predictions={sharded}"))
     run(_cfg(sharded, "shard.index=1", "shard.count=3"))
-    merged = run(_cfg(tmp_path / "merged", f"predictions={sharded}"))
+    run(_cfg(tmp_path / "merged", f"predictions={sharded}"))
     key = sorted
     a = key((r["set"], r["id"], r["response"]) for r in _lines(full / "predictions.jsonl"))
     b = key((r["set"], r["id"], r["response"]) for f in sharded.glob("predictions.shard-*.jsonl") for r in _lines(f))
     assert a == b
+    merged = json.loads((tmp_path / "merged" / "report.json").read_text())
     assert merged["sets"] == json.loads((full / "report.json").read_text())["sets"]
 
 
@@ -159,18 +160,18 @@ def test_tool_subset_and_wandb_logging(tmp_path):
 
 
 def test_split_names_resolve_through_the_data_config(tmp_path):
-    from gpt4tools.evaluation.run import resolve_eval_sets
+    from gpt4tools.evaluation.sets import resolve_eval_sets
 
     cfg = _cfg(tmp_path, "eval_sets=val_seen", f"data.val_seen_file={SEEN}")
-    assert resolve_eval_sets(cfg) == {"val_seen": SEEN}
+    assert resolve_eval_sets(cfg.eval_sets, cfg) == {"val_seen": SEEN}
     with pytest.raises(EvalDataError, match="neither a dataset split"):
-        resolve_eval_sets(_cfg(tmp_path, "eval_sets=nowhere.json"))
+        resolve_eval_sets("nowhere.json", cfg)
 
 
 def test_report_breaks_scores_down_by_step_kind(tmp_path):
     """First calls, chain continuations, closing answers and no-tool requests get their own rows."""
-    from gpt4tools.evaluation.api import score_and_report
     from gpt4tools.evaluation.items import STEP_KINDS, EvalItem
+    from gpt4tools.evaluation.pipeline import score_and_report
 
     base = "Tools...\nNew input: make an edge image, then a cat from it\nGPT4Tools needs to use tools.\n"
     call = "Thought: Do I need to use a tool? Yes\nAction: Edge Detection On Image\nAction Input: a.png\nObservation:"
@@ -188,3 +189,19 @@ def test_report_breaks_scores_down_by_step_kind(tmp_path):
     assert {k: v["SR"] for k, v in per_step.items()} == {STEP_KINDS[0]: 1.0, STEP_KINDS[1]: 0.0,
                                                          STEP_KINDS[2]: 1.0, STEP_KINDS[3]: 1.0}
     assert "| s | compat | next tool after an observation | 1 |" in (tmp_path / "report.md").read_text()
+
+
+def test_the_settings_are_one_node_in_evaluate_and_train(tmp_path):
+    """conf/evaluation/default.yaml: the top level of evaluate.yaml, mounted under train.yaml's eval: (no copies)."""
+    from gpt4tools.evaluation.settings import EvalSettings
+
+    evaluate_cfg = _cfg(tmp_path, "limit=3")
+    train_cfg = compose("train", ["eval.limit=3", "eval.zero_shot=false", "eval.zero_shot_limit=null", "eval.label=null",
+                                  "eval.generation.max_new_tokens=6", "eval.generation.batch_size=3"],
+                        output_dir=str(tmp_path))
+    assert set(EvalSettings.keys()) <= set(evaluate_cfg) and set(train_cfg.eval) == {*EvalSettings.keys(), "enabled",
+                                                                                        "sets_from"}
+    node = {k: v for k, v in train_cfg.eval.items() if k not in ("enabled", "sets_from")}
+    assert EvalSettings.from_config(evaluate_cfg) == EvalSettings.from_config(node, strict=True)
+    with pytest.raises(ValueError, match="zero_shot_limit=0"):
+        EvalSettings.from_config(zero_shot_limit=0)

@@ -73,6 +73,7 @@ def test_joblib_launcher_sweeps_predictions_x_tool_subsets(tmp_path):
     assert len(df) == 4 * 2
     perfect = df[df["label"] == "perfect"]
     assert (perfect["SR"][perfect["n"] > 0] == 100.0).all()
+    assert (perfect["SR tool"][perfect["n tool"] > 0] == 100.0).all() and (perfect["n no-tool"] > 0).any()
     assert (df[df["label"] == "silent"]["SR"].fillna(0) == 0.0).all()
 
 
@@ -105,7 +106,8 @@ def test_zero_shot_baseline_takes_its_own_subset(adapters, tmp_path):
 
 
 def test_zero_shot_limit_must_be_positive_and_is_checked_before_generating(adapters, tmp_path):
-    from gpt4tools.evaluation.run import run, zero_shot_subset
+    from gpt4tools.evaluation.run import run
+    from gpt4tools.evaluation.sets import zero_shot_subset
     from gpt4tools.utils.config import compose
 
     assert zero_shot_subset({"s": [1, 2, 3]}, 2) == {"s": [1, 2]}

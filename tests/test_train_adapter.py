@@ -1,16 +1,91 @@
-"""Adapters load in plain peft (ours and released-style ones); the merge command writes a plain HF folder."""
+"""Adapters describe themselves (evaluation and the agent read the base model from the folder), load in plain peft
+(ours and released-style ones), refuse another base by name; the merge command writes a plain HF folder."""
 
 import json
+from pathlib import Path
 
+import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from training_helpers import train_cfg
 from transformers import AutoModelForCausalLM
 
 from gpt4tools.models import load_model
-from gpt4tools.training.export import load_adapter
+from gpt4tools.models.choice import AdapterMismatchError
+from gpt4tools.training.export import adapter_base_model, load_adapter
 from gpt4tools.training.merge import merge_adapter
 from gpt4tools.training.run import run
+from gpt4tools.utils.config import compose
+
+SEEN = Path(__file__).resolve().parents[1] / "eval" / "fixtures" / "mini_val_seen.json"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """An adapter folder written by training on the tiny model (2 steps)."""
+    tmp = tmp_path_factory.mktemp("trained")
+    run(train_cfg(tmp, "trainer.max_steps=2", "~logger", "training.validate_after=false",
+                  "training.validate_before=false"))
+    return tmp / "run" / "adapter"
+
+
+def test_the_adapter_folder_describes_itself(trained):
+    for name in ("train_config.yaml", "chat_template.json", "prompt_format.json", "tool_catalog.json"):
+        assert (trained / name).is_file(), name
+    assert adapter_base_model(trained).name == "tiny" and adapter_base_model(trained).source == "tiny"
+    assert "{tool_descriptions}" in json.loads((trained / "prompt_format.json").read_text())["prompt_template"]
+
+
+def test_an_adapter_evaluates_without_model(trained, tmp_path):
+    from gpt4tools.evaluation.run import run as evaluate_run
+
+    cfg = compose("evaluate", [f"adapter={trained}", f"eval_sets=[{SEEN}]", "limit=2", "generation.max_new_tokens=2",
+                               "plots=false", f"work_dir={tmp_path}"], output_dir=str(tmp_path))
+    assert "model" not in cfg
+    report = evaluate_run(cfg)
+    assert report["meta"]["model"] == "tiny" and report["meta"]["adapter"] == str(trained)
+    assert report["sets"]["mini_val_seen"]["strict"]["overall"]["n"] == 2
+
+
+def test_the_agent_reads_the_base_model_from_the_adapter(trained, tmp_path):
+    from gpt4tools.agent.build import build_llm
+
+    llm, what = build_llm(compose("infer", [f"adapter={trained}"], output_dir=str(tmp_path)))
+    assert what == f"tiny + LoRA adapter {trained}" and llm.name == "tiny"
+
+
+@pytest.mark.parametrize("main", ["evaluate", "infer"])
+def test_an_explicit_model_of_another_base_is_refused_before_loading(trained, tmp_path, monkeypatch, main):
+    """model=X next to an adapter trained on another base: one error naming both, before any weight loads (and, for
+    infer's adapter=auto, never a fall-back to the base model)."""
+    import gpt4tools.inference as inference
+    from gpt4tools.agent.build import build_llm
+    from gpt4tools.evaluation.run import run as evaluate_run
+
+    monkeypatch.setattr(inference, "load_model", lambda *a, **k: pytest.fail("weights were loaded"))
+    monkeypatch.setattr(inference, "load_tokenizer", lambda *a, **k: pytest.fail("the tokenizer was loaded"))
+    if main == "infer":  # adapter=auto finds it as the newest training run's
+        (tmp_path / "train" / "latest").mkdir(parents=True)
+        (tmp_path / "train" / "latest" / "adapter").symlink_to(trained)
+        cfg = compose("infer", ["model=smollm2_135m", f"paths.output_root={tmp_path}"], output_dir=str(tmp_path))
+    else:
+        cfg = compose("evaluate", ["model=smollm2_135m", f"adapter={trained}", f"eval_sets=[{SEEN}]",
+                                   f"work_dir={tmp_path}"], output_dir=str(tmp_path))
+    with pytest.raises(AdapterMismatchError, match=r"trained on model tiny, but model=smollm2_135m was given"):
+        build_llm(cfg) if main == "infer" else evaluate_run(cfg)
+
+
+def test_an_adapter_whose_tensors_do_not_fit_the_base_is_refused(tmp_path, tiny_model_cfg, smollm2_tokenizer):
+    """A folder that does not record its base (plain peft) on a base of another shape: the named error at load."""
+    from omegaconf import OmegaConf
+
+    from gpt4tools.inference import load_for_inference
+
+    get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
+                   LoraConfig(r=2, target_modules=["q_proj", "v_proj"])).save_pretrained(tmp_path / "plain")
+    wider = OmegaConf.merge(tiny_model_cfg, {"config": {"hidden_size": 128, "intermediate_size": 256}})
+    with pytest.raises(AdapterMismatchError, match=r"plain \(trained on .*\) does not fit model tiny"):
+        load_for_inference(wider, adapter=tmp_path / "plain")
 
 
 def test_trained_adapter_loads_in_plain_peft_and_merges(tmp_path, smollm2_tokenizer):

@@ -109,19 +109,34 @@ def test_the_same_command_gives_the_same_adapter(layout, tmp_path):
 
 @pytest.mark.parametrize("sets_from", ["run", "default"])
 def test_evaluation_after_training_scores_the_chosen_eval_sets(sets_from, tmp_path, monkeypatch):
-    """Ablations that change the data are scored on the default dataset's eval sets, not their own."""
-    from gpt4tools.evaluation import run as eval_run
+    """The closing evaluation is one plain call: the saved adapter, the eval files, the eval: settings; ablations
+    that change the data are scored on the default dataset's eval sets, not their own."""
+    from gpt4tools.evaluation import pipeline, sets
     from gpt4tools.training import run as train_run
-    from gpt4tools.utils import config
 
-    monkeypatch.setattr(config, "compose", lambda name, overrides, output_dir=None: overrides)
-    monkeypatch.setattr(eval_run, "run", lambda cfg: cfg)
-    cfg = OmegaConf.create({"model": {"name": "tiny"}, "paths": {"output_dir": str(tmp_path)},
-                            "eval": {"sets_from": sets_from, "overrides": ["limit=5"]}})
-    overrides = train_run._evaluate(cfg, tmp_path / "adapter", {"val_seen": tmp_path / "own_val.json"})
-    own = f"data.val_seen_file={tmp_path / 'own_val.json'}"
-    assert (own in overrides) == (sets_from == "run")
-    assert overrides[-1] == "limit=5" and f"adapter={tmp_path / 'adapter'}" in overrides
+    calls = []
+    monkeypatch.setattr(pipeline, "evaluate", lambda *args: calls.append(args) or {"sets": {}})
+    monkeypatch.setattr(sets, "default_eval_files", lambda paths: {"val_seen": "default_val.json"})
+    cfg = train_cfg(tmp_path, "eval.enabled=true", f"eval.sets_from={sets_from}", "eval.limit=5")
+    files = {"train": tmp_path / "own_train.json", "val_seen": tmp_path / "own_val.json"}
+    assert train_run._evaluate(cfg, tmp_path / "adapter", files) == {"sets": {}}
+    (source, eval_sets, out_dir, settings), = calls
+    assert source.adapter == tmp_path / "adapter" and source.model is None  # the adapter names its base
+    assert eval_sets == ({"val_seen": files["val_seen"]} if sets_from == "run" else {"val_seen": "default_val.json"})
+    assert out_dir == tmp_path / "run" / "eval"
+    assert (settings.limit, settings.zero_shot, settings.zero_shot_limit, settings.label) == (5, True, 16, "tuned")
+
+
+def test_an_unknown_closing_evaluation_setting_is_refused(tmp_path):
+    from omegaconf import open_dict
+
+    from gpt4tools.training.run import _evaluate
+
+    cfg = train_cfg(tmp_path)
+    with open_dict(cfg):
+        cfg.eval.overrides = ["limit=5"]  # the form of before: the settings are plain keys of eval: now
+    with pytest.raises(ValueError, match="unknown evaluation setting.*overrides"):
+        _evaluate(cfg, tmp_path / "adapter", {})
 
 
 @pytest.mark.parametrize("layout", ["batching.share_prompts=true", "batching.packing=true"])

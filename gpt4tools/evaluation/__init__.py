@@ -2,9 +2,9 @@
 
 Public entry points (imported lazily so scoring needs no torch):
 
-* :func:`evaluate_model` - evaluate a loaded model (what training calls at its end);
-* :func:`evaluate_tuned_vs_zero_shot` - the same with and without the LoRA adapter, side by side;
-* :func:`evaluate_predictions` - score an existing predictions file (ours or the original's format);
+* :func:`evaluate` - the one evaluation path (``evaluate.py``, ``train.py``'s closing evaluation, benchmarks):
+  a source (:class:`LocalModel`, :class:`LoadedModel`, :class:`Endpoint`, :class:`PredictionsFile`), eval files,
+  an output folder and :class:`EvalSettings`;
 * :func:`score_compat` / :func:`score_strict` - score one prediction against one gt output.
 """
 
@@ -13,10 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "evaluate_model": "gpt4tools.evaluation.api",
-    "evaluate_tuned_vs_zero_shot": "gpt4tools.evaluation.api",
-    "evaluate_predictions": "gpt4tools.evaluation.api",
-    "evaluate_generator": "gpt4tools.evaluation.api",
+    "evaluate": "gpt4tools.evaluation.pipeline",
+    "score_and_report": "gpt4tools.evaluation.pipeline",
+    "EvalSettings": "gpt4tools.evaluation.settings",
+    "LocalModel": "gpt4tools.evaluation.sources",
+    "LoadedModel": "gpt4tools.evaluation.sources",
+    "Endpoint": "gpt4tools.evaluation.sources",
+    "PredictionsFile": "gpt4tools.evaluation.sources",
     "score_compat": "gpt4tools.evaluation.compat",
     "score_strict": "gpt4tools.evaluation.strict",
     "side_by_side": "gpt4tools.evaluation.report",

@@ -36,8 +36,22 @@ def _overrides(report_dir: Path, sweep_dir: Path) -> str:
     return report_dir.name
 
 
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 2)
+
+
+def _need_columns(res: dict) -> dict:
+    """SR and n on the items that need a tool and on those that need none (None for reports without them)."""
+    out = {}
+    for group, name in (("tool_items", "tool"), ("no_tool_items", "no-tool")):
+        agg = res.get(group) or {}
+        out[f"SR {name}"], out[f"n {name}"] = _pct(agg.get("SR")), agg.get("n")
+    return out
+
+
 def collect(sweep_dir: str | Path, scorer: str | None = None) -> pd.DataFrame:
-    """One row per (job, eval set, scorer) with metrics in percent, sorted by set, scorer and SR."""
+    """One row per (job, eval set, scorer) with metrics in percent (then SR and n on tool and no-tool items), sorted
+    by set, scorer and SR."""
     sweep_dir = Path(sweep_dir)
     reports = sorted(sweep_dir.rglob("report.json"))
     if not reports:
@@ -53,7 +67,7 @@ def collect(sweep_dir: str | Path, scorer: str | None = None) -> pd.DataFrame:
                 o = res["overall"]
                 rows.append({"job": job.relative_to(sweep_dir).as_posix(), "overrides": _overrides(job, sweep_dir),
                              "label": rep.get("label", ""), "set": set_name, "scorer": sc, "n": o["n"],
-                             **{m: None if o[m] is None else round(100 * o[m], 2) for m in METRICS}})
+                             **{m: _pct(o[m]) for m in METRICS}, **_need_columns(res)})
     df = pd.DataFrame(rows)
     return df.sort_values(["set", "scorer", "SR"], ascending=[True, True, False], kind="stable").reset_index(drop=True)
 

@@ -78,11 +78,12 @@ def _job_label(overrides: str) -> str:
 
 
 def tool_calls_on_no_tool_items(scores_file: Path) -> float | None:
-    """Percent of the items that need no tool (gt ``none``) which the model answered with a tool call."""
+    """Percent of the items that need no tool (gt tool :data:`NO_TOOL`, or ``none`` as the data pipeline writes it)
+    which the model answered with a tool call."""
     if not scores_file.is_file():
         return None
     rows = [json.loads(line) for line in scores_file.read_text().splitlines() if line.strip()]
-    no_tool = [r for r in rows if r.get("gt_tool") == "none"]
+    no_tool = [r for r in rows if r.get("gt_tool") in ("none", NO_TOOL)]
     if not no_tool:
         return None
     return round(100 * sum(r.get("pred_tool") not in (None, "", NO_TOOL) for r in no_tool) / len(no_tool), 1)

@@ -1,4 +1,10 @@
-"""Evaluation reports: JSON, a Markdown table, PNG plots, W&B tables/images, side-by-side comparisons."""
+"""Evaluation reports: JSON, a Markdown table, PNG plots, W&B tables/images, side-by-side comparisons, the printed table.
+
+Every report gives, per eval set and scorer, the paper's overall metrics and the same metrics on the items that
+need a tool (gt's first thought ``Yes``) and on those that need none, each with its item count ``n``:
+``report["sets"][set][scorer]`` holds ``overall``, ``tool_items`` and ``no_tool_items`` (plus ``per_tool``,
+``per_step`` and ``confusion``).
+"""
 
 from __future__ import annotations
 
@@ -9,22 +15,35 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gpt4tools.evaluation.items import STEP_KINDS
-from gpt4tools.evaluation.scores import METRICS, ItemScore, aggregate, confusion, fmt_pct, per_group, per_tool
+from gpt4tools.evaluation.items import STEP_KINDS, EvalItem
+from gpt4tools.evaluation.scores import (
+    METRICS,
+    NEED_GROUPS,
+    ItemScore,
+    aggregate,
+    by_need,
+    confusion,
+    fmt_pct,
+    per_group,
+    per_tool,
+)
 
 log = logging.getLogger(__name__)
 
 
-def build_report(scores: Mapping[str, Mapping[str, Sequence[ItemScore]]], meta: Mapping[str, Any] | None = None,
-                 label: str = "model", step_kinds: Mapping[str, Mapping[str, str]] | None = None) -> dict:
-    """``{"label", "meta", "sets": {set: {scorer: {"overall", "per_tool", "per_step", "confusion"}}}}`` from item
-    scores; ``step_kinds`` (set -> item id -> one of :data:`STEP_KINDS`) gives the per-step breakdown."""
-    step_kinds = step_kinds or {}
-    sets = {name: {scorer: {"overall": aggregate(items), "per_tool": per_tool(items),
-                            "per_step": per_group(items, dict(step_kinds.get(name, {})), STEP_KINDS),
-                            "confusion": confusion(items)}
-                   for scorer, items in by_scorer.items()}
-            for name, by_scorer in scores.items()}
+def build_report(scores: Mapping[str, Mapping[str, Sequence[ItemScore]]],
+                 items_by_set: Mapping[str, Sequence[EvalItem]], meta: Mapping[str, Any] | None = None,
+                 label: str = "model") -> dict:
+    """``{"label", "meta", "sets": {set: {scorer: {"overall", "tool_items", "no_tool_items", "per_tool", "per_step",
+    "confusion"}}}}`` from item scores (metrics are fractions in [0, 1], each group with its ``n``)."""
+    sets = {}
+    for name, by_scorer in scores.items():
+        items = items_by_set.get(name, ())
+        kinds = {it.id: it.step_kind for it in items}
+        needs = {it.id: it.needs_tool for it in items}
+        sets[name] = {scorer: {"overall": aggregate(scored), **by_need(scored, needs), "per_tool": per_tool(scored),
+                               "per_step": per_group(scored, kinds, STEP_KINDS), "confusion": confusion(scored)}
+                      for scorer, scored in by_scorer.items()}
     return {"label": label, "meta": dict(meta or {}), "sets": sets}
 
 
@@ -38,14 +57,32 @@ def _nan_to_none(obj: Any) -> Any:
     return obj
 
 
+NEED_LABELS = {"tool_items": "tool", "no_tool_items": "no-tool"}
+SPLIT_COLUMNS: tuple[str, ...] = ("tool SR (n)", "no-tool SR (n)")
+"""The compact tables' columns for the items that need a tool and those that need none: SR in percent (n)."""
+
+
+def _sr_n(agg: Mapping[str, Any] | None) -> str:
+    return "-" if not agg else f"{fmt_pct(agg['SR'])} ({agg['n']})"
+
+
 def overall_rows(report: Mapping) -> list[dict]:
-    """One row per (set, scorer): the overall metrics in percent."""
+    """One row per (set, scorer): the overall metrics in percent, then SR (n) on tool and no-tool items."""
     rows = []
     for name, by_scorer in report["sets"].items():
         for scorer, res in by_scorer.items():
             o = res["overall"]
-            rows.append({"set": name, "scorer": scorer, "n": o["n"], **{m: fmt_pct(o[m]) for m in METRICS}})
+            rows.append({"set": name, "scorer": scorer, "n": o["n"], **{m: fmt_pct(o[m]) for m in METRICS},
+                         **{col: _sr_n(res.get(group)) for col, group in zip(SPLIT_COLUMNS, NEED_GROUPS)}})
     return rows
+
+
+def need_rows(report: Mapping) -> list[dict]:
+    """One row per (set, scorer, tool / no-tool items): every metric in percent and the items' count."""
+    return [{"set": name, "scorer": scorer, "items": NEED_LABELS[group], "n": res[group]["n"],
+             **{m: fmt_pct(res[group][m]) for m in METRICS}}
+            for name, by_scorer in report["sets"].items() for scorer, res in by_scorer.items()
+            for group in NEED_GROUPS if group in res]
 
 
 def md_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
@@ -56,9 +93,15 @@ def md_table(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
 
 
 def to_markdown(report: Mapping) -> str:
-    """The report as Markdown: an overall table, per-step tables, then per-tool tables for each set and scorer."""
-    cols = ["set", "scorer", "n", *METRICS]
+    """The report as Markdown: an overall table, the tool / no-tool items, per-step tables, then per-tool tables for
+    each set and scorer."""
+    cols = ["set", "scorer", "n", *METRICS, *SPLIT_COLUMNS]
     parts = [f"# Evaluation: {report['label']}", "", "Metrics in percent.", "", md_table(overall_rows(report), cols)]
+    needs = need_rows(report)
+    if needs:
+        parts += ["", "## Items that need a tool and items that need none", "",
+                  "An item needs a tool when its gt output's first thought is `Yes`.", "",
+                  md_table(needs, ["set", "scorer", "items", "n", *METRICS])]
     steps = [{"set": name, "scorer": scorer, "step": kind, "n": agg["n"], **{m: fmt_pct(agg[m]) for m in METRICS}}
              for name, by_scorer in report["sets"].items() for scorer, res in by_scorer.items()
              for kind, agg in res.get("per_step", {}).items()]
@@ -158,7 +201,7 @@ def side_by_side(reports: Mapping[str, Mapping], out_dir: str | Path | None = No
         for r in overall_rows(rep):
             rows.append({"model": label, **r})
     rows.sort(key=lambda r: (r["set"], r["scorer"], r["model"]))
-    text = md_table(rows, ["set", "scorer", "model", "n", *METRICS]) + "\n"
+    text = md_table(rows, ["set", "scorer", "model", "n", *METRICS, *SPLIT_COLUMNS]) + "\n"
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -168,7 +211,8 @@ def side_by_side(reports: Mapping[str, Mapping], out_dir: str | Path | None = No
 
 
 def log_to_wandb(report: Mapping, paths: Mapping[str, Path], run: Any) -> None:
-    """Log metrics (``eval/<set>/<scorer>/<metric>``), tables and plot images to a W&B run."""
+    """Log metrics (``eval/<set>/<scorer>/<metric>``; ``eval/<set>/<scorer>/<tool_items|no_tool_items>/<metric>``
+    and ``.../n`` for the items that need a tool and those that need none), tables and plot images to a W&B run."""
     import wandb
 
     metrics = {}
@@ -178,15 +222,37 @@ def log_to_wandb(report: Mapping, paths: Mapping[str, Path], run: Any) -> None:
                 v = res["overall"][m]
                 if not math.isnan(v):
                     metrics[f"eval/{name}/{scorer}/{m}"] = v
+            for group in NEED_GROUPS:
+                agg = res.get(group) or {"n": 0}
+                metrics[f"eval/{name}/{scorer}/{group}/n"] = agg["n"]
+                metrics.update({f"eval/{name}/{scorer}/{group}/{m}": agg[m] for m in METRICS
+                                if agg["n"] and not math.isnan(agg[m])})
             table = wandb.Table(columns=["tool", "n", *METRICS])
             for tool, agg in res["per_tool"].items():
                 table.add_data(tool, agg["n"], *[agg[m] for m in METRICS])
             metrics[f"eval/{name}/{scorer}/per_tool"] = table
-    overall = wandb.Table(columns=["set", "scorer", "n", *METRICS])
+    columns = ["set", "scorer", "n", *METRICS, *SPLIT_COLUMNS]
+    overall = wandb.Table(columns=columns)
     for r in overall_rows(report):
-        overall.add_data(*[r[c] for c in ["set", "scorer", "n", *METRICS]])
+        overall.add_data(*[r[c] for c in columns])
     metrics["eval/overall"] = overall
     for key, path in paths.items():
         if str(path).endswith(".png"):
             metrics[f"eval/plots/{key}"] = wandb.Image(str(path))
     run.log(metrics)
+
+
+def print_summary(reports: Mapping[str, Mapping]) -> None:
+    """The overall table of each report (with SR on tool and no-tool items), printed with rich at the end of a run."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="GPT4Tools tool-use evaluation (%)", box=box.SIMPLE_HEAD)
+    columns = ["set", "scorer", "n", *METRICS, *SPLIT_COLUMNS]
+    for col in ("model", *columns):
+        table.add_column(col)
+    for label, rep in reports.items():
+        for r in overall_rows(rep):
+            table.add_row(label, *[str(r[c]) for c in columns])
+    Console().print(table)

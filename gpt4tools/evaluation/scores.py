@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 METRICS: tuple[str, ...] = ("SR_t", "SR_act", "SR_args", "SR", "IoU")
@@ -61,6 +61,18 @@ def per_group(scores: Iterable[ItemScore], group_of: dict[str, str], order: Sequ
         if s.id in group_of:
             groups[group_of[s.id]].append(s)
     return {g: aggregate(groups[g]) for g in order if groups.get(g)}
+
+
+NEED_GROUPS: tuple[str, ...] = ("tool_items", "no_tool_items")
+"""Report keys of the items whose gt calls a tool (first thought ``Yes``) and of those that need none."""
+
+
+def by_need(scores: Iterable[ItemScore], needs_tool: Mapping[str, bool]) -> dict[str, dict]:
+    """:func:`aggregate` over the items that need a tool and over those that need none (``needs_tool``: item id ->
+    bool); both groups are always there, an empty one with ``n`` 0 and nan metrics."""
+    scores = list(scores)
+    return {group: aggregate([s for s in scores if needs_tool.get(s.id) is want])
+            for group, want in zip(NEED_GROUPS, (True, False))}
 
 
 def per_tool(scores: Iterable[ItemScore]) -> dict[str, dict[str, float]]:

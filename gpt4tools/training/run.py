@@ -239,17 +239,18 @@ def _eval_sets_from(cfg: DictConfig) -> str:
     return sets_from
 
 
-def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> Any:
-    """Evaluation stage after training: composes ``conf/evaluate.yaml`` for this adapter and model (plus
-    ``eval.overrides``, e.g. ``zero_shot=true limit=20``) and runs it into ``<run>/eval``.
+def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> dict:
+    """Closing evaluation: :func:`gpt4tools.evaluation.evaluate` of the saved adapter (it names its base model) with
+    the ``eval:`` settings (``conf/evaluation/default.yaml`` keys), into ``<run>/eval``; returns the tuned report.
 
     ``eval.sets_from``: ``run`` scores this run's own val_seen / test_unseen; ``default`` scores the default
     dataset's, so that runs which change the data (the ablations) are all scored on the same items.
     """
-    from gpt4tools.evaluation import run as eval_run
-    from gpt4tools.utils.config import compose
+    from gpt4tools.evaluation import EvalSettings, LocalModel, evaluate
+    from gpt4tools.evaluation.sets import EVAL_SPLITS, default_eval_files
 
-    data = [f"data.{k}_file={v}" for k, v in files.items()] if _eval_sets_from(cfg) == "run" else []
-    out = Path(cfg.paths.output_dir) / "eval"
-    overrides = [f"model={cfg.model.name}", f"adapter={adapter_dir}", *data, *list(cfg.eval.get("overrides") or [])]
-    return eval_run.run(compose("evaluate", overrides, output_dir=str(out)))
+    node = {k: v for k, v in cfg.eval.items() if k not in ("enabled", "sets_from")}
+    settings = EvalSettings.from_config(node, strict=True)
+    sets = ({k: files[k] for k in EVAL_SPLITS if k in files} if _eval_sets_from(cfg) == "run"
+            else default_eval_files(cfg.paths))
+    return evaluate(LocalModel(adapter=adapter_dir), sets, Path(cfg.paths.output_dir) / "eval", settings)
