@@ -47,6 +47,21 @@ def test_an_adapter_evaluates_without_model(trained, tmp_path):
     assert report["sets"]["mini_val_seen"]["strict"]["overall"]["n"] == 2
 
 
+def test_the_closing_evaluation_scores_tuned_and_zero_shot_from_the_saved_adapter(trained, tmp_path):
+    """train.py's closing evaluation, unmocked: the adapter folder, the run's eval files and the eval: settings."""
+    from gpt4tools.training.run import _evaluate
+
+    cfg = train_cfg(tmp_path, "eval.limit=2", "eval.zero_shot_limit=1", "eval.generation.max_new_tokens=2",
+                    "eval.plots=false", "eval.scorers=[strict]")
+    files = {split: trained.parents[1] / "data" / f"{split}.json" for split in ("train", "val_seen", "test_unseen")}
+    report = _evaluate(cfg, trained, files)
+    assert report["label"] == "tuned" and report["meta"]["model"] == "tiny"
+    assert {name: res["strict"]["overall"]["n"] for name, res in report["sets"].items()} == {"val_seen": 2,
+                                                                                             "test_unseen": 2}
+    comparison = (tmp_path / "run" / "eval" / "comparison.md").read_text()
+    assert "| val_seen | strict | zero_shot | 1 |" in comparison and "| test_unseen | strict | tuned | 2 |" in comparison
+
+
 def test_the_agent_reads_the_base_model_from_the_adapter(trained, tmp_path):
     from gpt4tools.agent.build import build_llm
 

@@ -1,8 +1,10 @@
 """What an evaluation scores: a model loaded here (base + adapter or merged folder), a model already in memory,
 an OpenAI-compatible endpoint, or a predictions file - and the generator each gives.
 
-A model with a LoRA adapter stays a peft model (its weights merged in place): the zero-shot baseline is the same
-loaded model inside ``model.disable_adapter()``, never a second load.
+A model with a LoRA adapter stays a peft model (its weights merged in place, in the loaded precision, so the tuned
+model generates exactly as a merged one): the zero-shot baseline is the same loaded model inside
+``model.disable_adapter()``, which unmerges the LoRA product - never a second load. In fp32 that gives back the base
+weights; generating in bf16/fp16 they differ from a fresh load by at most that dtype's rounding.
 """
 
 from __future__ import annotations
