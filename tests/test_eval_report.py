@@ -21,8 +21,7 @@ CASES = [  # id, gt output, prediction, compat success, strict success
 
 
 @pytest.fixture
-def report(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "160")  # the printed table on a wide terminal (rich wraps cells on narrow ones)
+def report(tmp_path, capsys):
     items = [{"id": i, "instruction": f"Tools...\nNew input: request {i}\n", "input": "", "output": gt}
              for i, gt, *_ in CASES]
     (tmp_path / "hand.json").write_text(json.dumps(items))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -255,4 +256,5 @@ def print_summary(reports: Mapping[str, Mapping]) -> None:
     for label, rep in reports.items():
         for r in overall_rows(rep):
             table.add_row(label, *[str(r[c]) for c in columns])
-    Console().print(table)
+    # a terminal gives its own width; a pipe or a log file gets room for every column (rich assumes 80)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
