@@ -22,8 +22,8 @@ def _module_and_batches(model_cfg, tokenizer, seed):
 
     from gpt4tools.models import load_model
     from gpt4tools.training.module import LoRAModule
-    from gpt4tools.training.samples import tokenize_samples
     from gpt4tools.training.rows import RowCollator
+    from gpt4tools.training.samples import tokenize_samples
     from gpt4tools.training.sharing import share_prompts
 
     model = get_peft_model(load_model(model_cfg, tokenizer),

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gpt4tools.prompt import IGNORE_INDEX
-from gpt4tools.training.samples import TokenizedSample, tokenize_samples
 from gpt4tools.training.rows import RowCollator, row_layout, single_rows
+from gpt4tools.training.samples import TokenizedSample, tokenize_samples
 from gpt4tools.training.sharing import share_prompts
 
 

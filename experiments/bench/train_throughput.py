@@ -55,7 +55,6 @@ def run_ours(opts, queue) -> None:
     import json
 
     import pytorch_lightning as pl
-
     import torch
 
     from gpt4tools.training.build import build_lora_model

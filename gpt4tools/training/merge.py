@@ -31,17 +31,13 @@ def merge_adapter(adapter_dir: str | Path, output_dir: str | Path | None = None,
     """
     from gpt4tools.inference import inference_dtype
     from gpt4tools.models import load_model, load_tokenizer
-    from gpt4tools.training.export import adapter_train_config, load_adapter
+    from gpt4tools.models.choice import attach_adapter, base_model_for
 
     adapter_dir = Path(adapter_dir)
-    if model_cfg is None:
-        saved = adapter_train_config(adapter_dir)
-        if saved is None:
-            raise ValueError(f"{adapter_dir} carries no training config; name its base, e.g. model=vicuna13b")
-        model_cfg = saved.model
+    model_cfg = base_model_for(adapter_dir, model_cfg)  # a base the adapter was not trained on is refused here
     tokenizer = load_tokenizer(model_cfg)
     base = load_model(model_cfg, tokenizer)
-    merged = load_adapter(base, adapter_dir).merge_and_unload()
+    merged = attach_adapter(base, adapter_dir, model_cfg).merge_and_unload()
     if dtype:
         merged = merged.to(inference_dtype(str(dtype), merged.device))
     out = Path(output_dir) if output_dir else adapter_dir.parent / "merged"

@@ -163,16 +163,16 @@ def _gathered(trainer: pl.Trainer):
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train LoRA adapters as ``cfg`` says; returns a summary (adapter folder, val loss, throughput)."""
     import torch
+    from hydra.utils import instantiate
 
     from gpt4tools.models import load_tokenizer
     from gpt4tools.training.build import build_lora_model
     from gpt4tools.training.export import save_adapter
     from gpt4tools.training.module import LoRAModule
 
-    from hydra.utils import instantiate
-
     started = time.perf_counter()
-    _eval_sets_from(cfg)  # a typo here would otherwise surface only after training
+    if _evaluates(cfg):
+        _eval_settings(cfg)  # a typo in eval: would otherwise surface only after training
     pl.seed_everything(int(cfg.seed), workers=True)
     # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
@@ -209,7 +209,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:
             summary["adapter_dir"] = str(save_adapter(model, cfg, tokenizer, out_dir / "adapter",
                                                       progress=_progress(trainer, module)))
-    if trainer.is_global_zero and cfg.get("eval") and cfg.eval.get("enabled", False):
+    if trainer.is_global_zero and _evaluates(cfg):
         summary["eval"] = _evaluate(cfg, Path(summary["adapter_dir"]), files)
     summary["wall_seconds"] = time.perf_counter() - started
     if trainer.is_global_zero:
@@ -239,6 +239,21 @@ def _eval_sets_from(cfg: DictConfig) -> str:
     return sets_from
 
 
+def _evaluates(cfg: DictConfig) -> bool:
+    """Whether the run ends with the closing evaluation (``eval.enabled``)."""
+    return bool(cfg.get("eval") and cfg.eval.get("enabled", False))
+
+
+def _eval_settings(cfg: DictConfig):
+    """The closing evaluation's settings (``eval:`` less ``enabled`` and ``sets_from``), and ``eval.sets_from``,
+    checked."""
+    from gpt4tools.evaluation import EvalSettings
+
+    _eval_sets_from(cfg)
+    return EvalSettings.from_config({k: v for k, v in cfg.eval.items() if k not in ("enabled", "sets_from")},
+                                    strict=True)
+
+
 def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> dict:
     """Closing evaluation: :func:`gpt4tools.evaluation.evaluate` of the saved adapter (it names its base model) with
     the ``eval:`` settings (``conf/evaluation/default.yaml`` keys), into ``<run>/eval``; returns the tuned report.
@@ -246,11 +261,10 @@ def _evaluate(cfg: DictConfig, adapter_dir: Path, files: dict[str, Path]) -> dic
     ``eval.sets_from``: ``run`` scores this run's own val_seen / test_unseen; ``default`` scores the default
     dataset's, so that runs which change the data (the ablations) are all scored on the same items.
     """
-    from gpt4tools.evaluation import EvalSettings, LocalModel, evaluate
+    from gpt4tools.evaluation import LocalModel, evaluate
     from gpt4tools.evaluation.sets import EVAL_SPLITS, default_eval_files
 
-    node = {k: v for k, v in cfg.eval.items() if k not in ("enabled", "sets_from")}
-    settings = EvalSettings.from_config(node, strict=True)
+    settings = _eval_settings(cfg)
     sets = ({k: files[k] for k in EVAL_SPLITS if k in files} if _eval_sets_from(cfg) == "run"
             else default_eval_files(cfg.paths))
     return evaluate(LocalModel(adapter=adapter_dir), sets, Path(cfg.paths.output_dir) / "eval", settings)
