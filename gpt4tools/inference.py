@@ -102,7 +102,8 @@ class Generator:
     ``engine``: ``ragged`` decodes greedily in a continuous batch of ``batch_size`` rows
     (:mod:`gpt4tools.decoding`: no prefill padding, ended rows replaced at once); ``hf`` uses
     ``model.generate`` on length-sorted, left-padded batches (sampling, or caches the ragged engine
-    does not handle); ``auto`` picks ragged when it applies. ``constrain_actions``: after ``Action:`` only
+    does not handle: a model whose cache is not plain full attention, such as sliding-window layers, decodes
+    with ``model.generate`` under ``ragged`` too, and the run logs it). ``constrain_actions``: after ``Action:`` only
     the tools the prompt lists may be named (:mod:`gpt4tools.constrained`); off, generation is free.
     """
 
@@ -114,7 +115,7 @@ class Generator:
     stop: Sequence[str] | None = None  # extra stop strings (the step's own always apply)
     do_sample: bool = False
     temperature: float = 1.0
-    engine: str = "auto"
+    engine: str = "ragged"
     constrain_actions: bool = False
 
     def __post_init__(self) -> None:
@@ -125,8 +126,8 @@ class Generator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     def _use_ragged(self) -> bool:
-        if self.engine not in ("auto", "ragged", "hf"):
-            raise ValueError(f"engine={self.engine!r}: choose auto, ragged or hf")
+        if self.engine not in ("ragged", "hf"):
+            raise ValueError(f"engine={self.engine!r}: choose ragged or hf")
         if self.engine == "hf" or self.do_sample:
             return False
         if not hasattr(self, "_ragged_ok"):
@@ -134,7 +135,8 @@ class Generator:
 
             self._ragged_ok = supports_ragged_model(self.model)
             if not self._ragged_ok:
-                log.info("%s: its cache is not plain full attention; generating with model.generate",
+                log.info("%s: its cache is not plain full attention, which the ragged engine needs; generating "
+                         "with model.generate",
                          type(self.model).__name__)
         return self._ragged_ok
 

@@ -17,7 +17,7 @@ from gpt4tools.evaluation.scoring import SCORERS
 from gpt4tools.utils.config import CONFIG_DIR
 
 DEFAULTS_FILE = CONFIG_DIR / "evaluation" / "default.yaml"
-ENGINES: tuple[str, ...] = ("auto", "ragged", "hf")
+ENGINES: tuple[str, ...] = ("ragged", "hf")
 EXECUTION_KEYS: tuple[str, ...] = ("batch_size", "engine")
 """Generation settings that change how predictions are computed, not what they are (left out of their meta)."""
 

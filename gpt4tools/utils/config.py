@@ -32,9 +32,27 @@ def compose(config_name: str = "train", overrides: list[str] | None = None, retu
 def register_resolvers() -> None:
     """Register the project's OmegaConf resolvers (idempotent); ``import gpt4tools`` calls it.
 
-    ``${cpu_precision:}``: the precision a CPU trains in (:func:`gpt4tools.utils.machine.cpu_precision`).
+    ``${cpu_precision:}``: the precision a CPU trains in (:func:`gpt4tools.utils.machine.cpu_precision`);
+    ``${default_device:}``: the device generation runs on (:func:`gpt4tools.inference.resolve_device`);
+    ``${native_dtype:DEVICE}``: the dtype generation runs in there (:func:`gpt4tools.inference.inference_dtype`).
     """
     if not OmegaConf.has_resolver("cpu_precision"):
         from gpt4tools.utils.machine import cpu_precision
 
         OmegaConf.register_new_resolver("cpu_precision", cpu_precision)
+    if not OmegaConf.has_resolver("default_device"):
+        OmegaConf.register_new_resolver("default_device", _default_device)
+    if not OmegaConf.has_resolver("native_dtype"):
+        OmegaConf.register_new_resolver("native_dtype", _native_dtype)
+
+
+def _default_device() -> str:
+    from gpt4tools.inference import resolve_device
+
+    return resolve_device("auto")
+
+
+def _native_dtype(device: str) -> str:
+    from gpt4tools.inference import inference_dtype
+
+    return str(inference_dtype("auto", device)).removeprefix("torch.")
