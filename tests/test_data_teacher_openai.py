@@ -1,4 +1,7 @@
-"""The OpenAI-compatible teacher against a local fault-injecting server: retries, cache, resume after a kill."""
+"""The OpenAI-compatible teacher against a local fault-injecting server: retries, cache, resume after a kill.
+
+``FaultyServer`` is shared with ``test_teacher_outage.py`` (an endpoint that is down, or goes down halfway).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ class FaultyServer:
     Per request (keyed by its caption) the n-th attempt gets ``script[n]``: "timeout" (sleeps past the
     client timeout), "429", "500", "503", "garbage" (200 with a non-JSON body), "nochoices" (200 JSON
     without choices), "empty" (200 with empty content), then "ok". ``answered`` counts the good replies.
+    After ``hang_after`` good replies the next requests hang until ``release`` is set (then they get a 503, or,
+    once the server is down, a closed connection). ``go_down`` closes the listening socket (new connections are
+    refused) and ``come_back`` listens again on the same port.
     """
 
     def __init__(self, script_for, hang_after: int | None = None):
@@ -35,6 +41,7 @@ class FaultyServer:
         self.hang_after = hang_after
         self.release = threading.Event()
         self.lock = threading.Lock()
+        self.down = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,7 +69,11 @@ class FaultyServer:
                         action = "hang"
                 if action == "hang":
                     server.release.wait(30)
-                    server.attempts[key] -= 1
+                    with server.lock:
+                        server.attempts[key] -= 1
+                    if server.down:  # the server died: the connection closes without a reply
+                        self.close_connection = True
+                        return
                     self._send(503, b'{"error": {"message": "released"}}')
                     return
                 if action == "timeout":
@@ -92,13 +103,30 @@ class FaultyServer:
             def handle_error(self, request, client_address):  # clients that timed out and hung up
                 pass
 
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self._make = lambda port: QuietServer(("127.0.0.1", port), Handler)
+        self.httpd = self._make(0)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self):
         self.thread.start()
         return self
+
+    def go_down(self) -> None:
+        """Stop listening (connections are refused from now on); hanging requests get their connection closed."""
+        self.down = True
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.release.set()
+
+    def come_back(self) -> None:
+        """Listen again on the same port, without hanging requests."""
+        self.hang_after = None
+        self.httpd = self._make(self.port)
+        self.down = False
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
 
     def __exit__(self, *exc):
         self.release.set()
@@ -114,8 +142,8 @@ def _requests(n: int) -> list[TeacherRequest]:
 
 
 def _teacher(url: str, cache: Path, **kw) -> OpenAITeacher:
-    return OpenAITeacher(model="test-model", base_url=url, cache_dir=cache, timeout=0.5, backoff_initial=0.01,
-                         backoff_max=0.05, concurrency=4, progress=False, **kw)
+    settings = {"timeout": 0.5, "backoff_initial": 0.01, "backoff_max": 0.05, "concurrency": 4, **kw}
+    return OpenAITeacher(model="test-model", base_url=url, cache_dir=cache, progress=False, **settings)
 
 
 def test_faults_are_retried_and_each_request_answered_once(tmp_path):

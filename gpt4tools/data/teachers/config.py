@@ -22,7 +22,8 @@ HASHED_AS = {"gpt4tools.data.teachers.offline.OfflineTeacher": "offline",
 """The shipped teachers' names in the dataset hash, as before they were built from ``_target_`` (so the
 datasets generated before stay valid); any other class is hashed by its ``_target_``."""
 
-_RUNTIME_KEYS = ("_convert_", "_partial_", "_recursive_", "concurrency", "progress", "cache_dir", "batch_size")
+_RUNTIME_KEYS = ("_convert_", "_partial_", "_recursive_", "concurrency", "progress", "cache_dir", "batch_size",
+                 "connect_timeout", "breaker_threshold")
 
 
 def teacher_node(cfg: DictConfig) -> DictConfig:
