@@ -13,6 +13,7 @@ from gpt4tools.tools.base import Tool
 from gpt4tools.tools.errors import (
     BackendUnavailable,
     ImageFileError,
+    ImageTooLarge,
     NothingFound,
     PathOutsideWorkspace,
     ToolArgumentError,
@@ -24,7 +25,7 @@ from gpt4tools.tools.registry import LOAD_ALIASES, TOOL_CLASSES, build_tools, pa
 from gpt4tools.tools.workspace import Workspace
 
 __all__ = [
-    "BackendUnavailable", "ImageFileError", "LOAD_ALIASES", "ModelPool", "NothingFound", "PathOutsideWorkspace",
-    "TOOL_CLASSES", "Tool", "ToolArgumentError", "ToolError", "Workspace", "WeightsNotFound", "build_tools",
-    "parse_load_string",
+    "BackendUnavailable", "ImageFileError", "ImageTooLarge", "LOAD_ALIASES", "ModelPool", "NothingFound",
+    "PathOutsideWorkspace", "TOOL_CLASSES", "Tool", "ToolArgumentError", "ToolError", "Workspace", "WeightsNotFound",
+    "build_tools", "parse_load_string",
 ]

@@ -21,6 +21,10 @@ class ImageFileError(ToolError):
     """A missing, unreadable, too large or otherwise invalid image file."""
 
 
+class ImageTooLarge(ImageFileError):
+    """An image file over the byte or pixel limit, or a decompression bomb (refused before it is decoded)."""
+
+
 class WeightsNotFound(ToolError):
     """The weights a tool needs are not available here; the message says which and how to provide them."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from gpt4tools.tools.errors import ImageFileError, PathOutsideWorkspace, ToolArgumentError
+from gpt4tools.tools.errors import ImageFileError, ImageTooLarge, PathOutsideWorkspace, ToolArgumentError
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "MPO"})
 """Image formats accepted from users and from paths named by the LLM."""
@@ -168,24 +168,32 @@ def upload_size(width: int, height: int, long_side: int = 512, multiple: int = 6
 
 
 def validate_image_file(path: Path, max_bytes: int, max_pixels: int, shown: str | None = None) -> None:
-    """Check that ``path`` is an image file of an allowed type within the byte and pixel limits (header only)."""
+    """Check that ``path`` is an image file of an allowed type within the byte and pixel limits (header only).
+
+    Raises:
+        ImageTooLarge: over ``max_bytes`` or ``max_pixels``, or a decompression bomb.
+        ImageFileError: missing, not an image, or of a type outside :data:`ALLOWED_FORMATS`.
+    """
     shown = shown or str(path)
     if not path.is_file():
         raise ImageFileError(f"image {shown} does not exist")
     size = path.stat().st_size
     if size > max_bytes:
-        raise ImageFileError(f"image {shown} is {size} bytes, over the limit of {max_bytes}")
+        raise ImageTooLarge(f"image {shown} is {size} bytes, over the limit of {max_bytes}")
     try:
         with Image.open(path) as img:
             fmt, (width, height) = img.format, img.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageFileError(f"image {shown} refused as a decompression bomb: {err}") from err
+        raise ImageTooLarge(f"image {shown} refused as a decompression bomb: {err}") from err
+    except Image.UnidentifiedImageError as err:  # its message names the file object or the local path
+        raise ImageFileError(f"{shown} is not an image of a known type; accepted: "
+                             f"{', '.join(sorted(ALLOWED_FORMATS))}") from err
     except OSError as err:
         raise ImageFileError(f"{shown} is not a readable image ({err})") from err
     if fmt not in ALLOWED_FORMATS:
         raise ImageFileError(f"image {shown} has type {fmt}; accepted: {', '.join(sorted(ALLOWED_FORMATS))}")
     if width * height > max_pixels:
-        raise ImageFileError(f"image {shown} has {width}x{height} pixels, over the limit of {max_pixels}")
+        raise ImageTooLarge(f"image {shown} has {width}x{height} pixels, over the limit of {max_pixels}")
 
 
 def open_image_file(path: Path, max_bytes: int = 20 * 1024 * 1024, max_pixels: int = 40_000_000,
