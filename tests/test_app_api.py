@@ -83,7 +83,7 @@ def test_unknown_model_is_a_clear_404(client):
 
 def test_agent_endpoint_runs_the_whole_agent_on_an_upload(server, tmp_path):
     agent = server["agent"]
-    agent.llm.outputs = [step("Edge Detection On Image", "image/upload_0000.png"), reply("Edges are in the image.")]
+    agent.llm.outputs = [step("Edge Detection On Image", "{image}"), reply("Edges are in the image.")]
     image = tmp_path / "photo.png"
     Image.new("RGB", (300, 200), "blue").save(image)
     with image.open("rb") as f:
@@ -91,7 +91,7 @@ def test_agent_endpoint_runs_the_whole_agent_on_an_upload(server, tmp_path):
                        files={"image": ("photo.png", f, "image/png")}, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["uploaded_image"] == "image/upload_0000.png"
+    assert body["uploaded_image"] == f"image/{body['session']}/upload_0000.png"  # the session's own folder
     assert body["answer"] == "Edges are in the image."
     assert [s["kind"] for s in body["steps"]] == ["tool", "answer"]
     produced = httpx.get(server["url"] + body["image_urls"][0], timeout=30)
@@ -136,7 +136,8 @@ def test_app_api_serves_the_model_alone_when_the_agent_cannot_be_built(server, m
     from gpt4tools.apps import api
 
     served = {}
-    monkeypatch.setattr(api, "serve", lambda app, host, port: served.update(app=app, host=host, port=port))
+    monkeypatch.setattr(api, "serve", lambda app, host, port, shutdown_timeout_s: served.update(
+        app=app, host=host, port=port, shutdown_timeout_s=shutdown_timeout_s))
 
     class Parts:
         def llm(self):
@@ -145,7 +146,7 @@ def test_app_api_serves_the_model_alone_when_the_agent_cannot_be_built(server, m
         def agent(self, llm):
             raise RuntimeError("no tool is available")
 
-    api.launch(Parts(), host="127.0.0.1", port=8123)
-    assert (served["host"], served["port"]) == ("127.0.0.1", 8123)
+    api.launch(Parts(), host="127.0.0.1", port=8123, shutdown_timeout_s=2.0)
+    assert (served["host"], served["port"], served["shutdown_timeout_s"]) == ("127.0.0.1", 8123, 2.0)
     assert TestClient(served["app"]).get("/health").json() == {"status": "ok", "model": "tiny", "agent": "no"}
     assert "/v1/agent is off: no tool is available" in caplog.text
