@@ -8,9 +8,11 @@ import hydra
 from omegaconf import DictConfig
 
 import gpt4tools  # noqa: F401
+from gpt4tools.utils.errors import cli_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+@cli_errors
 def main(cfg: DictConfig) -> None:
     from gpt4tools.evaluation.run import run
 

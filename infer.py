@@ -10,12 +10,17 @@ import hydra
 from omegaconf import DictConfig
 
 import gpt4tools  # noqa: F401
+from gpt4tools.utils.errors import cli_errors
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
+@cli_errors
 def main(cfg: DictConfig) -> None:
     from gpt4tools.agent.run import run
+    from gpt4tools.utils.files import require_file
 
+    if cfg.get("image"):  # a folder or a device is refused before the model loads
+        require_file(cfg.image, "image", "give an image file (PNG, JPEG, ...)")
     run(cfg)
 
 

@@ -8,9 +8,11 @@ import hydra
 from omegaconf import DictConfig
 
 from gpt4tools.utils.config import CONFIG_DIR
+from gpt4tools.utils.errors import cli_errors
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="generate_data")
+@cli_errors
 def main(cfg: DictConfig) -> None:
     """Generate the configured dataset into ``paths.output_dir`` and show its summary."""
     from rich.console import Console

@@ -13,22 +13,84 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gpt4tools.utils.errors import Gpt4ToolsError
+
 SAMPLE_KEYS = ("instruction", "input", "output")
 _BOX_IN_CAPTION = re.compile(
     r"([A-Za-z][\w' -]*?)\s*:?\s*\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]"
 )
 
 
-class DataFormatError(ValueError):
+class DataFormatError(Gpt4ToolsError, ValueError):
     """A data file that does not have the expected form; the message names the file and the item."""
 
 
-def read_json_records(path: Path) -> Any:
-    """The parsed content of a JSON file, or the list of records of a JSONL file (errors name file and line)."""
-    if not path.is_file():
-        raise DataFormatError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_BINARY_PROBE = 8192
+"""Bytes looked at for NUL bytes, which no JSON text holds: a file with one there is binary."""
+
+
+def _json_item_at(text: str, offset: int | None = None) -> int | None:
+    """In a JSON list, the index of the item that holds character ``offset`` (None: the first item that does not
+    parse, or the one a missing comma follows); None when ``text`` is not a list or the place is outside its items."""
+    decoder, i = json.JSONDecoder(), _WHITESPACE.match(text).end()
+    if not text.startswith("[", i):
+        return None
+    i, index = i + 1, 0
+    while True:
+        i = _WHITESPACE.match(text, i).end()
+        if i >= len(text) or text.startswith("]", i):
+            return None
+        try:
+            _, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            return index if offset is None or offset >= i else None
+        if offset is not None and i <= offset < end:
+            return index
+        i = _WHITESPACE.match(text, end).end()
+        if not text.startswith(",", i):
+            return index if offset is None and not text.startswith("]", i) else None
+        i, index = i + 1, index + 1
+
+
+def read_text(path: str | os.PathLike, error: type[Exception] = DataFormatError) -> str:
+    """The UTF-8 text of a data file.
+
+    Raises:
+        ``error`` (default :class:`DataFormatError`): naming the file and what is wrong: missing, a directory or a
+        device, unreadable, binary, or not UTF-8 (with the line and, for a JSON list, the item of the first bad byte).
+    """
+    from gpt4tools.utils.files import not_a_file
+
+    path = Path(path)
+    kind = not_a_file(path)
+    if kind == "does not exist":
+        raise error(f"{path}: file not found")
+    if kind is not None:
+        raise error(f"{path} {kind}, not a data file: give a JSON or JSONL file")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror or err})") from None
+    if b"\x00" in raw[:_BINARY_PROBE]:
+        raise error(f"{path} is a binary file (it holds NUL bytes), not JSON text: give a JSON or JSONL file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        text = raw.decode("utf-8", errors="replace")
+        item = _json_item_at(text, len(raw[:err.start].decode("utf-8", errors="replace")))
+        where = f"line {line}" + (f", item {item}" if item is not None else "")
+        raise error(f"{path}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}, {where}): "
+                    f"save it as UTF-8") from None
+
+
+def read_json_records(path: Path, error: type[Exception] | None = None) -> Any:
+    """The parsed content of a JSON file, or the list of records of a JSONL file (errors name the file and the line,
+    for a JSON list also the item; ``error``: the class raised, default :class:`DataFormatError`)."""
+    error = error or DataFormatError
+    text = read_text(path, error)
+    if path.suffix == ".jsonl":  # no lines: no records (callers that need some say so, naming the file)
         items = []
         for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -36,12 +98,16 @@ def read_json_records(path: Path) -> Any:
             try:
                 items.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise DataFormatError(f"{path}: line {lineno} is not valid JSON ({err.msg})") from None
+                raise error(f"{path}: line {lineno} is not valid JSON ({err.msg})") from None
         return items
+    if not text.strip():
+        raise error(f"{path}: the file is empty; expected JSON")
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataFormatError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+        item = _json_item_at(text)
+        where = f"item {item}, " if item is not None else ""
+        raise error(f"{path}: not valid JSON ({where}{err.msg} at line {err.lineno} column {err.colno})") from None
 
 
 def _list_of_dicts(path: Path, data: Any, what: str) -> list[dict]:

@@ -30,9 +30,10 @@ import numpy as np
 from gpt4tools.evaluation.bleu import bleu1
 from gpt4tools.evaluation.scores import NO_TOOL, ItemScore
 from gpt4tools.react import find_lines, is_tool_output
+from gpt4tools.utils.errors import Gpt4ToolsError
 
 
-class GroundTruthError(ValueError):
+class GroundTruthError(Gpt4ToolsError, ValueError):
     """A gt output the scorer cannot use (e.g. unpaired Action / Action Input lines)."""
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import torch
 
 from gpt4tools.models import packaged
+from gpt4tools.utils.errors import Gpt4ToolsError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
            "float16": torch.float16, "fp16": torch.float16, "auto": "auto"}
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelNotFoundError(Gpt4ToolsError, RuntimeError):
     """The weights of a configured model could not be found; the message says what was tried."""
 
 

@@ -17,9 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gpt4tools.tools.errors import ToolError
+from gpt4tools.tools.errors import ImageFileError, ToolError
 from gpt4tools.tools.registry import build_tools
 from gpt4tools.tools.workspace import Workspace, open_image_file
+from gpt4tools.utils.errors import EXIT_CODE, cli_errors, report
+from gpt4tools.utils.files import require_file
 
 log = logging.getLogger("gpt4tools.tools")
 
@@ -29,6 +31,15 @@ def _backends_cfg(overrides: list[str]):
 
     cfg = compose("infer", overrides, output_dir=tempfile.gettempdir())
     return cfg.tool_backends
+
+
+def image_file(path: Path) -> Path:
+    """``--image``, resolved; refused when it is not a regular file (a folder, a device such as /dev/zero ...).
+
+    Raises:
+        ImageFileError: naming the path and what it is.
+    """
+    return require_file(path, "--image", "give an image file (PNG, JPEG, ...)", ImageFileError).resolve()
 
 
 def list_tools(tools, console, verbose: bool = False) -> None:
@@ -64,7 +75,7 @@ def profile(tools, workspace: Workspace, image: Path | None, console) -> int:
 
         upload = Image.fromarray(data.astronaut())
     else:
-        upload = open_image_file(image.expanduser().resolve(), workspace.max_bytes, workspace.max_pixels)
+        upload = open_image_file(image_file(image), workspace.max_bytes, workspace.max_pixels)
     sample = workspace.relative(workspace.save_upload(upload, "sample"))
     table = Table(title=f"tool load / first call on {sample}")
     for col in ("key", "device", "load s", "call s", "memory MB", "note"):
@@ -80,7 +91,10 @@ def profile(tools, workspace: Workspace, image: Path | None, console) -> int:
     return 0
 
 
+@cli_errors
 def main(argv: list[str] | None = None) -> int:
+    """List the tools, profile them, or run one (see the module's docstring); returns the exit status: 2 when the
+    tool fails. Any other named error (a bad image, missing weights) ends it with one line on stderr and status 2."""
     parser = argparse.ArgumentParser(prog="python -m gpt4tools.tools", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", metavar="KEY", help="catalog key (or tool name) to run")
@@ -112,16 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     if tool.spec.needs_image:
         if args.image is None:
             parser.error(f"{tool.key} needs --image")
-        upload = open_image_file(args.image.expanduser().resolve(), workspace.max_bytes, workspace.max_pixels)
+        upload = open_image_file(image_file(args.image), workspace.max_bytes, workspace.max_pixels)
         saved = workspace.save_upload(upload, args.image.stem, resize=False)
         parts.append(workspace.relative(saved))
     if args.text:
         parts.append(args.text)
     try:
         observation = tool(", ".join(parts))
-    except ToolError as err:
-        console.print(f"[red]{type(err).__name__}[/red]: {err}")
-        return 2
+    except ToolError as err:  # the tool ran and failed: reported as every named error, status returned
+        report(err)
+        return EXIT_CODE
     console.print(f"Observation: {observation}")
     produced = workspace.root / observation
     if produced.is_file():

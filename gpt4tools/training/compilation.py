@@ -14,12 +14,13 @@ from collections.abc import Iterator
 
 import torch
 
+from gpt4tools.utils.errors import Gpt4ToolsError
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 
-class CompileError(RuntimeError):
+class CompileError(Gpt4ToolsError, RuntimeError):
     """``training.compile`` was asked for but the model has no decoder layers to compile."""
 
 

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 import gpt4tools  # noqa: F401  (library work-arounds first)
 from gpt4tools.utils.config import CONFIG_DIR
+from gpt4tools.utils.errors import cli_errors
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,7 +50,9 @@ def merge_adapter(adapter_dir: str | Path, output_dir: str | Path | None = None,
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="merge")
+@cli_errors
 def main(cfg: DictConfig) -> None:
+    """Merge ``cfg.adapter_dir`` into its base model (``conf/merge.yaml``)."""
     logging.basicConfig(level=logging.INFO)
     merge_adapter(cfg.adapter_dir, cfg.get("merged_dir"), cfg.get("model"), cfg.get("dtype"))
 

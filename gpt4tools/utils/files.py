@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,3 +43,36 @@ def build_dir_atomically(target: Path, build: Callable[[Path], None],
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def not_a_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` is when it is not a regular file, in words (``does not exist``, ``is a directory``,
+    ``is a character device`` ...); None for a regular file (symbolic links followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:
+        return "cannot be read (permission denied on a folder above it)"
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISDIR, "is a directory"), (stat.S_ISCHR, "is a character device"),
+                       (stat.S_ISBLK, "is a block device"), (stat.S_ISFIFO, "is a named pipe"),
+                       (stat.S_ISSOCK, "is a socket")):
+        if test(mode):
+            return what
+    return "is not a regular file"
+
+
+def require_file(path: str | os.PathLike, name: str, hint: str, error: type[Exception] | None = None) -> Path:
+    """``path`` (user home expanded) when it is a regular file; else ``error`` (default
+    :class:`gpt4tools.utils.errors.ConfigError`) saying ``<name>=<path> <what it is>: <hint>``."""
+    from gpt4tools.utils.errors import ConfigError
+
+    path = Path(path).expanduser()
+    kind = not_a_file(path)
+    if kind is not None:
+        raise (error or ConfigError)(f"{name}={path} {kind}: {hint}")
+    return path
