@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gpt4tools.models import load_model
+from gpt4tools.utils.errors import ConfigError
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -16,7 +17,7 @@ log = get_logger(__name__)
 QUANT_MODES = ("none", "int8", "nf4")
 
 
-class TrainingConfigError(ValueError):
+class TrainingConfigError(ConfigError):
     """A training setup that cannot work; raised before any training step."""
 
 

@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from gpt4tools.training.batching import LengthGroupedBatchSampler
+from gpt4tools.training.build import TrainingConfigError
 from gpt4tools.training.rows import Row, RowCollator, pack_rows, single_rows
 from gpt4tools.training.samples import TokenizedSample, read_samples, tokenize_samples
 from gpt4tools.training.sharing import share_prompts
@@ -54,7 +55,7 @@ class GPT4ToolsDataModule(pl.LightningDataModule):
                  num_workers: int = 0) -> None:
         super().__init__()
         if packing and share_prompts:
-            raise ValueError("batching.packing and batching.share_prompts exclude each other: choose one")
+            raise TrainingConfigError("batching.packing and batching.share_prompts exclude each other: choose one")
         self.train_file, self.val_file = Path(train_file), (Path(val_file) if val_file else None)
         self.tokenizer, self.chat_template, self.max_length = tokenizer, chat_template, int(max_length)
         self.batch_size, self.eval_batch_size, self.max_tokens = int(batch_size), int(eval_batch_size), max_tokens

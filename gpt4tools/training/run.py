@@ -18,6 +18,9 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from gpt4tools.training.build import TrainingConfigError
+from gpt4tools.training.checks import RUN_CONFIG, check_train_config, checkpoint_difference
+from gpt4tools.training.samples import DatasetError
+from gpt4tools.utils.files import not_a_file, require_file
 from gpt4tools.utils.logging import get_logger
 from gpt4tools.utils.machine import cpu_description
 
@@ -41,10 +44,18 @@ def configure_wandb_mode() -> str:
 
 
 def data_files(cfg: DictConfig) -> dict[str, Path]:
-    """Train/val files: those named in ``cfg.data`` when they exist, else built by the data pipeline."""
+    """Train/val files: those named in ``cfg.data`` (each must be a regular file), else built by the data pipeline.
+
+    Raises:
+        DatasetError: a named file that is missing, a folder or a device (naming its ``data.*_file`` key).
+    """
     named = {"train": cfg.data.get("train_file"), "val_seen": cfg.data.get("val_seen_file"),
              "test_unseen": cfg.data.get("test_unseen_file")}
-    if named["train"] and Path(named["train"]).is_file():
+    for split, value in named.items():  # a typo, a folder or a device: named with its key before anything loads
+        if value:
+            require_file(value, f"data.{split}_file", "give a GPT4Tools JSON file, or null to generate the dataset",
+                         DatasetError)
+    if named["train"]:
         return {k: Path(v) for k, v in named.items() if v}
     try:
         from gpt4tools.data import ensure_dataset
@@ -125,24 +136,47 @@ def build_callbacks(cfg: DictConfig, tokenizer=None) -> list[pl.Callback]:
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path``: None, a file, or ``last`` (this run's folder, else the newest interrupted run's)."""
+    """``ckpt_path``: None, a file, or ``last``: this run folder's last checkpoint, else the newest one among the
+    task's runs whose saved config (``resolved_config.yaml``) has this config's model and LoRA settings (the runs
+    skipped for other settings are named in a warning).
+
+    Raises:
+        TrainingConfigError: a ``ckpt_path`` that is not a checkpoint file, or a checkpoint (given, in this run
+            folder, or - with ``last`` - every one found) written with another model or other LoRA settings.
+    """
     value = cfg.get("ckpt_path")
     if not value:
         return None
+    fix = "pass ckpt_path=<a .ckpt of a run with the same model and LoRA settings>, or ckpt_path=null to start fresh"
     if value != "last":
-        if not Path(value).is_file():
-            raise FileNotFoundError(f"ckpt_path={value}: no such checkpoint file")
+        if (kind := not_a_file(value)) is not None:
+            raise TrainingConfigError(f"ckpt_path={value} {kind}: give a .ckpt file that train.py wrote, or "
+                                      f"ckpt_path=last")
+        if diff := checkpoint_difference(cfg, Path(value)):
+            raise TrainingConfigError(f"ckpt_path={value} was trained with other settings ({'; '.join(diff)}): {fix}")
         return str(value)
     here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if here.is_file():
+        if diff := checkpoint_difference(cfg, here):
+            raise TrainingConfigError(f"ckpt_path=last: this run folder's {here} was trained with other settings "
+                                      f"({'; '.join(diff)}): {fix}")
         return str(here)
     candidates = sorted(Path(cfg.paths.output_root).glob(f"{cfg.task_name}/*/checkpoints/last.ckpt"),
-                        key=lambda p: p.stat().st_mtime)
+                        key=lambda p: p.stat().st_mtime, reverse=True)
     if not candidates:
         log.warning("ckpt_path=last: no checkpoint found under %s; starting fresh", cfg.paths.output_root)
         return None
-    log.info("ckpt_path=last: resuming from %s", candidates[-1])
-    return str(candidates[-1])
+    skipped: list[str] = []
+    for ckpt in candidates:
+        diff = checkpoint_difference(cfg, ckpt)
+        if diff == []:
+            if skipped:
+                log.warning("ckpt_path=last: skipped newer checkpoints of other runs: %s", " | ".join(skipped))
+            log.info("ckpt_path=last: resuming from %s", ckpt)
+            return str(ckpt)
+        skipped.append(f"{ckpt} ({'; '.join(diff) if diff else 'no resolved_config.yaml beside it to compare'})")
+    raise TrainingConfigError(f"ckpt_path=last: no checkpoint of task {cfg.task_name} under {cfg.paths.output_root} "
+                              f"has this run's model and LoRA settings; the newest, {skipped[0]}: {fix}")
 
 
 def _gathered(trainer: pl.Trainer):
@@ -171,15 +205,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from gpt4tools.training.module import LoRAModule
 
     started = time.perf_counter()
+    check_train_config(cfg)  # values that train nothing or fail once the model is in memory
     if _evaluates(cfg):
         _eval_settings(cfg)  # a typo in eval: would otherwise surface only after training
+    ckpt_path = resolve_ckpt_path(cfg)  # another model's checkpoint is refused before anything loads
     pl.seed_everything(int(cfg.seed), workers=True)
     # the datamodule checkpoints the data position itself (GPT4ToolsDataModule.state_dict), so mid-epoch resume is exact
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
     torch.set_float32_matmul_precision("high")
     out_dir = Path(cfg.paths.output_dir)
-    tokenizer = load_tokenizer(cfg.model)
     files = data_files(cfg)
+    tokenizer = load_tokenizer(cfg.model)
     datamodule = build_datamodule(cfg, tokenizer, files)
     datamodule.setup("fit")  # bad data fails here, before any weight is loaded
     model = build_lora_model(cfg, tokenizer)
@@ -189,8 +225,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg, tokenizer), logger=build_loggers(cfg) or False)
     if trainer.is_global_zero:
         out_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, out_dir / "resolved_config.yaml", resolve=True)
-    ckpt_path = resolve_ckpt_path(cfg)
+        OmegaConf.save(cfg, out_dir / RUN_CONFIG, resolve=True)
     summary: dict[str, Any] = {"output_dir": str(out_dir)}
     if cfg.training.get("validate_before") and ckpt_path is None and datamodule.val_samples:
         summary["val_loss_before"] = _val_loss(trainer.validate(module, datamodule=datamodule, verbose=False))

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from gpt4tools.prompt import IGNORE_INDEX, encode_sample, get_chat_template
+from gpt4tools.utils.errors import Gpt4ToolsError
 
 log = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
+class DatasetError(Gpt4ToolsError, ValueError):
     """A training or validation file that cannot be trained on; the message names the file and item."""
 
 
@@ -35,16 +35,13 @@ def read_samples(path: str | Path) -> list[dict]:
     """Read a GPT4Tools JSON list of ``{instruction, input, output}`` and check every item.
 
     Raises:
-        DatasetError: missing file, not a JSON list, or an item without a string instruction and a
+        DatasetError: missing, unreadable, binary or non-UTF-8 file, not a JSON list, or an item without a string instruction and a
             non-empty output (an item without a target teaches nothing and would be silently useless).
     """
+    from gpt4tools.data.io import read_json_records
+
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: dataset file not found")
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path}: not valid JSON ({err})") from None
+    items = read_json_records(path, DatasetError)  # missing, binary, not UTF-8 or not JSON: named with the file
     if not isinstance(items, list) or not items:
         raise DatasetError(f"{path}: expected a non-empty JSON list of {{instruction, input, output}} items")
     for i, item in enumerate(items):
