@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt4tools.evaluation.items import EvalDataError, EvalItem, read_records
+from gpt4tools.utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def load_predictions(path: str | Path, items_by_set: Mapping[str, Sequence[EvalI
     """
     path = Path(path)
     if fmt not in FORMATS:
-        raise ValueError(f"unknown predictions format {fmt!r}; choose one of {FORMATS}")
+        raise ConfigError(f"predictions_format={fmt!r}: choose one of {', '.join(FORMATS)}")
     if not path.exists():
         raise EvalDataError(f"{path}: no such predictions file or folder")
     if fmt == "auto":
@@ -190,9 +191,31 @@ def load_predictions(path: str | Path, items_by_set: Mapping[str, Sequence[EvalI
                     raise EvalDataError(f"{path}: record id={key!r} has no 'set' and that id is in several eval "
                                         f"sets ({', '.join(sets)})")
                 out.setdefault(sets[0] if sets else "", {})[key] = text
-        return out
+        return _checked(path, out, items_by_set)
     if len(items_by_set) != 1:
         raise EvalDataError(f"{path}: an original-format predictions file scores exactly one eval set, "
                             f"got {len(items_by_set)} ({', '.join(items_by_set)})")
     (name, items), = items_by_set.items()
-    return {name: _read_original(path, items, strip_prompt=fmt == "original")}
+    return _checked(path, {name: _read_original(path, items, strip_prompt=fmt == "original")}, items_by_set)
+
+
+def _checked(path: Path, predictions: dict[str, dict[str, str]],
+             items_by_set: Mapping[str, Sequence[EvalItem]]) -> dict[str, dict[str, str]]:
+    """``predictions``, refused when it holds none, or none for an item of the eval sets (scoring either would
+    report 0 on every item without a word).
+
+    Raises:
+        EvalDataError: naming the predictions file or folder.
+    """
+    wanted = {name: {it.id for it in items} for name, items in items_by_set.items()}
+    if not any(wanted.values()):  # nothing to score (e.g. no item of the chosen tools): nothing to check against
+        return predictions
+    total = sum(len(by_id) for by_id in predictions.values())
+    if not total:
+        raise EvalDataError(f"{path}: holds no predictions; generate them (python evaluate.py adapter=...) or "
+                            f"give another predictions file")
+    if not any(wanted.get(name, set()) & set(by_id) for name, by_id in predictions.items()):
+        raise EvalDataError(f"{path}: none of its {total} predictions is for an item of the eval set(s) "
+                            f"{', '.join(wanted)} (matched by set name and id); score it with the eval_sets it was "
+                            f"made for")
+    return predictions

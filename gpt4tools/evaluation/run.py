@@ -14,6 +14,7 @@ from gpt4tools.evaluation.pipeline import evaluate
 from gpt4tools.evaluation.sets import resolve_eval_sets
 from gpt4tools.evaluation.settings import EvalSettings
 from gpt4tools.evaluation.sources import Endpoint, LocalModel, PredictionsFile, Source
+from gpt4tools.utils.files import require_file
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -23,6 +24,8 @@ def source_from_config(cfg: DictConfig) -> Source:
     """What the config scores: ``predictions``, else ``endpoint.model``, else the local model (``model``, left
     out: the adapter's own base) with ``adapter`` or ``merged``. Fills ``cfg.model`` with the base model's node."""
     if cfg.get("predictions"):
+        if not Path(str(cfg.predictions)).is_dir():  # a folder of shards, or one file (not a device, say)
+            require_file(cfg.predictions, "predictions", "give a predictions file or a folder of them")
         return PredictionsFile(str(cfg.predictions), str(cfg.predictions_format))
     if cfg.endpoint.get("model"):
         return Endpoint(**OmegaConf.to_container(cfg.endpoint, resolve=True))

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from gpt4tools.catalog import ToolSpec
 from gpt4tools.evaluation.items import EvalDataError, EvalItem, load_eval_set, select_by_tools
 from gpt4tools.utils.config import CONFIG_DIR
+from gpt4tools.utils.errors import ConfigError
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -76,5 +77,5 @@ def load_sets(eval_sets: Mapping[str, str | Path], limit: int | None = None, too
 def zero_shot_subset(items_by_set: Mapping[str, list[EvalItem]], limit: int | None) -> dict[str, list[EvalItem]]:
     """The items the zero-shot baseline scores: the first ``limit`` of each set (all of them when None)."""
     if limit is not None and int(limit) < 1:
-        raise ValueError(f"zero_shot_limit={limit}: give a positive number of items, or null for all of them")
+        raise ConfigError(f"zero_shot_limit={limit}: give a positive number of items, or null for all of them")
     return {name: items[:int(limit)] if limit is not None else list(items) for name, items in items_by_set.items()}

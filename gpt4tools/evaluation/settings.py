@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from gpt4tools.evaluation.scoring import SCORERS
 from gpt4tools.utils.config import CONFIG_DIR
+from gpt4tools.utils.errors import ConfigError
 
 DEFAULTS_FILE = CONFIG_DIR / "evaluation" / "default.yaml"
 ENGINES: tuple[str, ...] = ("ragged", "hf")
@@ -75,12 +76,12 @@ class EvalSettings:
         ``strict``, exactly an evaluation node, whose unknown keys are refused.
 
         Raises:
-            ValueError: an unknown key (in ``changes``, or in ``node`` with ``strict``) or a bad value.
+            ConfigError: an unknown key (in ``changes``, or in ``node`` with ``strict``) or a bad value.
         """
         node = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node or {})
         unknown = sorted(((set(node) if strict else set()) | set(changes)) - set(cls.keys()))
         if unknown:
-            raise ValueError(f"unknown evaluation setting(s) {', '.join(unknown)}; the settings are "
+            raise ConfigError(f"unknown evaluation setting(s) {', '.join(unknown)}; the settings are "
                              f"{', '.join(cls.keys())} ({DEFAULTS_FILE.relative_to(CONFIG_DIR.parent)})")
         merged = OmegaConf.to_container(OmegaConf.merge(
             OmegaConf.load(DEFAULTS_FILE), {k: v for k, v in node.items() if k in cls.keys()}, changes), resolve=True)
@@ -94,14 +95,19 @@ class EvalSettings:
         """Refuse values that would fail late (after a model has generated).
 
         Raises:
-            ValueError: naming the setting and what it takes.
+            ConfigError: naming the setting and what it takes.
         """
         bad = [s for s in self.scorers if s not in SCORERS]
         if bad:
-            raise ValueError(f"unknown scorer(s) {', '.join(bad)}; choose from {', '.join(SCORERS)}")
+            raise ConfigError(f"unknown scorer(s) {', '.join(bad)}; choose from {', '.join(SCORERS)}")
         if self.generation.engine not in ENGINES:
-            raise ValueError(f"generation.engine={self.generation.engine!r}: choose {', '.join(ENGINES)}")
+            raise ConfigError(f"generation.engine={self.generation.engine!r}: choose {', '.join(ENGINES)}")
         for name in ("limit", "zero_shot_limit"):
             value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise ValueError(f"{name}={value}: give a positive number of items, or null for all of them")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ConfigError(f"{name}={value}: give a positive number of items, or null for all of them")
+        if self.generation.max_new_tokens is None or int(self.generation.max_new_tokens) < 1:
+            raise ConfigError(f"generation.max_new_tokens={self.generation.max_new_tokens}: give a positive number "
+                              f"of tokens")
+        if int(self.generation.batch_size) < 1:
+            raise ConfigError(f"generation.batch_size={self.generation.batch_size}: give a positive number of items")

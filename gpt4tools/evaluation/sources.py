@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt4tools.evaluation.settings import EvalSettings, GenerationSettings
+from gpt4tools.utils.errors import ConfigError
 from gpt4tools.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -113,7 +114,7 @@ def _endpoint(source: Endpoint, gen: GenerationSettings) -> Opened:
     from gpt4tools.evaluation.endpoint import EndpointGenerator
 
     if gen.constrain_actions:
-        raise ValueError("generation.constrain_actions=true needs a local model (an endpoint's logits are not "
+        raise ConfigError("generation.constrain_actions=true needs a local model (an endpoint's logits are not "
                          "ours to mask): set generation.constrain_actions=false with endpoint.model")
     generator = EndpointGenerator(model=source.model, base_url=source.base_url, api_key_env=source.api_key_env,
                                   api=source.api, max_new_tokens=gen.max_new_tokens,
