@@ -90,17 +90,29 @@ def test_an_explicit_model_of_another_base_is_refused_before_loading(trained, tm
         build_llm(cfg) if main == "infer" else evaluate_run(cfg)
 
 
-def test_an_adapter_whose_tensors_do_not_fit_the_base_is_refused(tmp_path, tiny_model_cfg, smollm2_tokenizer):
-    """A folder that does not record its base (plain peft) on a base of another shape: the named error at load."""
+def test_an_adapter_whose_tensors_do_not_fit_the_base_is_refused(tmp_path, tiny_model_cfg, smollm2_tokenizer,
+                                                                 monkeypatch):
+    """A folder that does not record its base (plain peft) on a base of another shape: the named error before any
+    weight loads (its safetensors header against the base's layers), and at load time for a ``.bin`` adapter."""
     from omegaconf import OmegaConf
 
+    import gpt4tools.inference as inference
     from gpt4tools.inference import load_for_inference
 
     get_peft_model(load_model(tiny_model_cfg, smollm2_tokenizer),
                    LoraConfig(r=2, target_modules=["q_proj", "v_proj"])).save_pretrained(tmp_path / "plain")
     wider = OmegaConf.merge(tiny_model_cfg, {"config": {"hidden_size": 128, "intermediate_size": 256}})
-    with pytest.raises(AdapterMismatchError, match=r"plain \(trained on .*\) does not fit model tiny"):
-        load_for_inference(wider, adapter=tmp_path / "plain")
+    with monkeypatch.context() as m:
+        m.setattr(inference, "load_model", lambda *a, **k: pytest.fail("weights were loaded"))
+        with pytest.raises(AdapterMismatchError, match=r"plain \(trained on .*\) does not fit model tiny: 8 of its 8"):
+            load_for_inference(wider, adapter=tmp_path / "plain")
+    from safetensors.torch import load_file
+
+    (tmp_path / "bin").mkdir()
+    torch.save(load_file(tmp_path / "plain" / "adapter_model.safetensors"), tmp_path / "bin" / "adapter_model.bin")
+    (tmp_path / "bin" / "adapter_config.json").write_text((tmp_path / "plain" / "adapter_config.json").read_text())
+    with pytest.raises(AdapterMismatchError, match=r"bin \(trained on .*\) does not fit model tiny"):
+        load_for_inference(wider, adapter=tmp_path / "bin")
 
 
 def test_trained_adapter_loads_in_plain_peft_and_merges(tmp_path, smollm2_tokenizer):
