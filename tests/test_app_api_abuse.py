@@ -231,6 +231,26 @@ def test_a_session_cannot_reach_another_sessions_images(api):
     assert again["session"] == "intruder-1" and "Human: detect the edges" in agent.llm.instructions[-1]
 
 
+def test_a_session_view_of_the_real_workspace(tmp_path):
+    """Uploads land in ``image/<session>/``; another session's folder is refused, shared images are not."""
+    from gpt4tools.apps.sessions import OtherSessionPath, SessionWorkspace
+    from gpt4tools.tools import PathOutsideWorkspace, Workspace
+
+    base = Workspace(tmp_path / "ws")
+    mine, theirs = SessionWorkspace(base, "mine-123"), SessionWorkspace(base, "theirs-456")
+    saved = mine.save_upload(Image.new("RGB", (300, 200)))
+    rel = mine.relative(saved)
+    assert rel.startswith("image/mine-123/") and saved.is_file() and Image.open(saved).size == (512, 320)
+    assert mine.resolve(rel) == saved and mine.max_pixels == base.max_pixels
+    with pytest.raises(OtherSessionPath):
+        theirs.resolve(rel)
+    with pytest.raises(OtherSessionPath):
+        theirs.resolve(str(saved))
+    with pytest.raises(PathOutsideWorkspace):
+        mine.resolve("../outside.png")
+    assert theirs.resolve("image/shared.png") == base.root / "image" / "shared.png"
+
+
 def test_a_malformed_session_id_is_a_400(api):
     assert "session" in assert_clear_error(agent_turn(api, "hi", session="../../etc"), 400)
 
