@@ -10,6 +10,7 @@ itself; all of them trim their text with :meth:`StopStrings.cut`, and streaming 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -19,7 +20,8 @@ from gpt4tools.react import STEP_END
 TAIL_TOKENS = 16
 """Tokens decoded at the end of a row to look for a stop string (stop strings are a few tokens long)."""
 
-_CRITERIA: dict[tuple, Any] = {}
+_CRITERIA: OrderedDict[tuple, Any] = OrderedDict()
+_CRITERIA_KEPT = 32  # stop lists whose criteria stay built (an API client may send its own)
 
 
 class StopStrings:
@@ -83,4 +85,7 @@ class StopStrings:
             from transformers import StopStringCriteria
 
             _CRITERIA[key] = StopStringCriteria(tokenizer, list(self.strings))
+            while len(_CRITERIA) > _CRITERIA_KEPT:
+                _CRITERIA.popitem(last=False)
+        _CRITERIA.move_to_end(key)
         return _CRITERIA[key]

@@ -40,8 +40,13 @@ def test_latest_adapter_is_the_newest_training_run(tmp_path):
 def test_adapter_choice(tmp_path):
     cfg = compose("infer", ["adapter=null", f"paths.output_root={tmp_path}"], output_dir=str(tmp_path))
     assert resolve_adapter(cfg) is None
+    from gpt4tools.utils.errors import ConfigError
+
     cfg = compose("infer", [f"adapter={tmp_path}/nothing"], output_dir=str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="no adapter_config.json"):
+    with pytest.raises(ConfigError, match="nothing does not exist: give a peft adapter folder"):
+        resolve_adapter(cfg)
+    cfg = compose("infer", [f"adapter={tmp_path}"], output_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="has no adapter_config.json"):
         resolve_adapter(cfg)
 
 

@@ -36,10 +36,10 @@ def resolve_adapter(cfg: DictConfig) -> Path | None:
         return None
     if str(choice) == "auto":
         return find_latest_adapter(cfg.paths.output_root)
-    path = Path(str(choice))
-    if not (path / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"adapter={path}: no adapter_config.json there (a peft adapter folder is expected)")
-    return path
+    from gpt4tools.models.choice import check_adapter_folder
+
+    check_adapter_folder(choice)  # a named error: what the path is instead
+    return Path(str(choice))
 
 
 def build_llm(cfg: DictConfig) -> tuple[GeneratorLLM, str]:

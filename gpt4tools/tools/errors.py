@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from gpt4tools.catalog import ArgumentError
+from gpt4tools.utils.errors import Gpt4ToolsError
 
 
-class ToolError(Exception):
+class ToolError(Gpt4ToolsError):
     """Base class of every error a tool call can raise."""
 
 

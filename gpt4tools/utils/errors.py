@@ -23,12 +23,6 @@ DEBUG_ENV = "GPT4TOOLS_DEBUG"
 EXIT_CODE = 2
 """The exit status of an entry point stopped by a named error (bugs keep Python's / Hydra's status 1)."""
 
-FOREIGN_NAMED_ERRORS = (
-    "gpt4tools.tools.errors.ToolError",
-    "gpt4tools.data.teachers.breaker.TeacherError",
-)
-"""Named errors whose classes live in modules that predate :class:`Gpt4ToolsError` (``module.Class``)."""
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -40,24 +34,11 @@ class ConfigError(Gpt4ToolsError, ValueError):
     """A config value that cannot work; the message names the key, the value and what it takes."""
 
 
-def named_error_types() -> tuple[type[BaseException], ...]:
-    """:class:`Gpt4ToolsError` and the :data:`FOREIGN_NAMED_ERRORS` whose modules are imported (an error of a
-    module that was never imported cannot have been raised, so nothing is imported here)."""
-    types: list[type[BaseException]] = [Gpt4ToolsError]
-    for dotted in FOREIGN_NAMED_ERRORS:
-        module, _, name = dotted.rpartition(".")
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            types.append(cls)
-    return tuple(types)
-
-
 def named_error(err: BaseException) -> BaseException | None:
     """``err`` when it is a named error; the named error a Hydra ``instantiate`` wrapped (its cause); else None."""
-    types = named_error_types()
     seen = 0
     while err is not None and seen < 5:
-        if isinstance(err, types):
+        if isinstance(err, Gpt4ToolsError):
             return err
         if type(err).__name__ != "InstantiationException":
             return None

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 
+from gpt4tools.utils.errors import Gpt4ToolsError
 
-class TeacherError(RuntimeError):
+
+class TeacherError(Gpt4ToolsError, RuntimeError):
     """A teacher request still failed after every retry."""
 
 
