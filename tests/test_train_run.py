@@ -149,11 +149,10 @@ def test_rows_of_several_samples_need_an_attention_that_takes_4d_masks(layout, t
         build_datamodule(cfg, None, {})
 
 
-@pytest.mark.parametrize("eval_node, error", [({"sets_from": "test"}, "eval.sets_from='test'"),
-                                              ({"sets_from": "run", "limt": 5}, "unknown evaluation setting"),
-                                              ({"sets_from": "run", "limit": 0}, "limit=0")])
-def test_bad_eval_settings_are_refused_before_training(eval_node, error, monkeypatch):
+@pytest.mark.parametrize("override, error", [("eval.sets_from=test", "eval.sets_from='test'"),
+                                             ("+eval.limt=5", "unknown evaluation setting"),
+                                             ("eval.limit=0", "limit=0")])
+def test_bad_eval_settings_are_refused_before_training(override, error, tmp_path, monkeypatch):
     monkeypatch.setattr(pl, "seed_everything", lambda *a, **k: pytest.fail("got past the config check"))
-    cfg = OmegaConf.create({"seed": 0, "eval": {"enabled": True, **eval_node}})
     with pytest.raises(ValueError, match=error):
-        run(cfg)
+        run(train_cfg(tmp_path, "eval.enabled=true", override))

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from gpt4tools.inference import Generator
+
+
+@functools.cache
+def _worker() -> ThreadPoolExecutor:
+    """The thread every streamed generation runs on (one for the process: the model's lock serialises them)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt4tools-generate")
 
 
 class GeneratorLLM:
@@ -36,7 +44,8 @@ class GeneratorLLM:
     def stream(self, instruction: str) -> Iterator[str]:
         """Yield the step's text as it is decoded.
 
-        Generation runs in a worker that holds the lock, not in this iterator: a consumer that stops
+        Generation runs in the process's one long-lived generation thread, holding the lock, not in this iterator
+        (on a CPU, generating from short-lived threads leaves later generations several times slower): a consumer that stops
         reading (a client that disconnects) cancels it on close, and at worst it ends at
         ``max_new_tokens`` and frees the model, never holding it for good.
         """
@@ -54,7 +63,7 @@ class GeneratorLLM:
             finally:
                 pieces.put(("end", None))
 
-        threading.Thread(target=work, daemon=True, name="gpt4tools-stream").start()
+        _worker().submit(work)
         try:
             while True:
                 kind, value = pieces.get()
