@@ -6,7 +6,6 @@ import json
 import pytest
 import pytorch_lightning as pl
 import torch
-from omegaconf import OmegaConf
 from safetensors.torch import load_file
 from training_helpers import train_cfg
 
