@@ -163,7 +163,6 @@ def train_config():
     ("trainer.accumulate_grad_batches", 0, "trainer.accumulate_grad_batches=0"),
     ("batching.batch_size", 0, "batching.batch_size=0"), ("batching.max_train_samples", -1, "max_train_samples=-1"),
     ("batching.val_max_samples", 0, "batching.val_max_samples=0"), ("scheduler.name", "wavy", "scheduler.name='wavy'"),
-    ("batching.packing", True, "batching.packing=true and batching.share_prompts=true exclude each other"),
 ])
 def test_training_values_that_cannot_work_are_refused(train_config, key, value, message):
     from gpt4tools.training.build import TrainingConfigError

@@ -10,6 +10,7 @@ weights; generating in bf16/fp16 they differ from a fresh load by at most that d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,11 +117,8 @@ def _endpoint(source: Endpoint, gen: GenerationSettings) -> Opened:
     if gen.constrain_actions:
         raise ConfigError("generation.constrain_actions=true needs a local model (an endpoint's logits are not "
                          "ours to mask): set generation.constrain_actions=false with endpoint.model")
-    generator = EndpointGenerator(model=source.model, base_url=source.base_url, api_key_env=source.api_key_env,
-                                  api=source.api, max_new_tokens=gen.max_new_tokens,
-                                  temperature=gen.temperature if gen.do_sample else 0.0, stop=gen.stop or [],
-                                  max_retries=source.max_retries, timeout=source.timeout,
-                                  concurrency=source.concurrency)
+    generator = EndpointGenerator(**dataclasses.asdict(source), max_new_tokens=gen.max_new_tokens,
+                                  temperature=gen.temperature if gen.do_sample else 0.0, stop=gen.stop or [])
     return Opened(generator, {"endpoint": source.model, "base_url": source.base_url, "api": source.api})
 
 

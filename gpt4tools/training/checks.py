@@ -38,7 +38,7 @@ def check_train_config(cfg: DictConfig) -> None:
     ``trainer.max_steps`` >= 1 or -1, ``trainer.max_epochs`` >= 1 or -1 (or null), ``trainer.limit_train_batches``
     > 0, ``trainer.accumulate_grad_batches`` >= 1, ``scheduler.name`` (of the shipped schedule),
     ``batching.batch_size`` / ``batching.max_length`` >= 1, ``batching.max_train_samples`` /
-    ``batching.val_max_samples`` >= 1 or null, and not both ``batching.packing`` and ``batching.share_prompts``.
+    ``batching.val_max_samples`` >= 1 or null.
 
     Raises:
         TrainingConfigError: naming the key, its value and what it takes.
@@ -91,9 +91,6 @@ def _check_schedule(cfg: DictConfig) -> None:
 
 
 def _check_batching(cfg: DictConfig) -> None:
-    if _value(cfg, "batching.packing") and _value(cfg, "batching.share_prompts"):
-        raise TrainingConfigError("batching.packing=true and batching.share_prompts=true exclude each other: set one "
-                                  "of them to false")
     for key in ("batching.batch_size", "batching.max_length"):
         value = _value(cfg, key)
         if value is not None and (not _is_int(value) or value < 1):

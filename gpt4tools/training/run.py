@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from gpt4tools.training.build import TrainingConfigError
 from gpt4tools.training.checks import RUN_CONFIG, check_train_config, checkpoint_difference
 from gpt4tools.training.samples import DatasetError
-from gpt4tools.utils.files import not_a_file, require_file
+from gpt4tools.utils.files import require_file
 from gpt4tools.utils.logging import get_logger
 from gpt4tools.utils.machine import cpu_description
 
@@ -149,9 +149,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         return None
     fix = "pass ckpt_path=<a .ckpt of a run with the same model and LoRA settings>, or ckpt_path=null to start fresh"
     if value != "last":
-        if (kind := not_a_file(value)) is not None:
-            raise TrainingConfigError(f"ckpt_path={value} {kind}: give a .ckpt file that train.py wrote, or "
-                                      f"ckpt_path=last")
+        require_file(value, "ckpt_path", "give a .ckpt file that train.py wrote, or ckpt_path=last",
+                     TrainingConfigError)
         if diff := checkpoint_difference(cfg, Path(value)):
             raise TrainingConfigError(f"ckpt_path={value} was trained with other settings ({'; '.join(diff)}): {fix}")
         return str(value)
